@@ -1,0 +1,106 @@
+"""okx-onchain-earn: an asyncio client for OKX On-chain earn.
+
+The public names live here; everything else is plumbing.
+"""
+
+from __future__ import annotations
+
+from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
+from ._transport import ClientStats
+from .auth import Credentials, sign
+from .client import OnchainEarnClient
+from .endpoints import EARN_ENDPOINTS, ENDPOINTS, Endpoint
+from .errors import (
+    AboveMaximumError,
+    AuthenticationError,
+    BelowMinimumError,
+    FinanceError,
+    InsufficientBalanceError,
+    InvalidRequestError,
+    OkxAPIError,
+    OkxConnectionError,
+    OkxError,
+    OkxTimeoutError,
+    OkxTransportError,
+    OrderOutcomeUnknownError,
+    PermissionDeniedError,
+    RateLimitError,
+    RateLimiterUnavailable,
+    RedemptionError,
+    RequestTimeoutError,
+    ServiceUnavailableError,
+    SoldOutError,
+    TimestampError,
+    WrongHostError,
+)
+from .models import (
+    ActiveOrder,
+    Earning,
+    EarningType,
+    FastRedemption,
+    HistoryOrder,
+    InvestData,
+    InvestedAmount,
+    Offer,
+    OfferEarning,
+    OfferInvestData,
+    OrderAck,
+    OrderState,
+    ProductState,
+    RealizedEarning,
+)
+from .pagination import HistoryPage, OrderHistoryPager
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HOST_EEA",
+    "HOST_OPENAPI",
+    "HOST_US",
+    "HOST_WWW",
+    "AboveMaximumError",
+    "ActiveOrder",
+    "AuthenticationError",
+    "BelowMinimumError",
+    "ClientStats",
+    "Credentials",
+    "EARN_ENDPOINTS",
+    "ENDPOINTS",
+    "Earning",
+    "EarningType",
+    "Endpoint",
+    "FastRedemption",
+    "FinanceError",
+    "HistoryOrder",
+    "HistoryPage",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "InvestData",
+    "InvestedAmount",
+    "Offer",
+    "OfferEarning",
+    "OfferInvestData",
+    "OkxAPIError",
+    "OkxConnectionError",
+    "OkxError",
+    "OkxTimeoutError",
+    "OkxTransportError",
+    "OnchainEarnClient",
+    "OrderAck",
+    "OrderHistoryPager",
+    "OrderOutcomeUnknownError",
+    "OrderState",
+    "PermissionDeniedError",
+    "ProductState",
+    "RateLimitError",
+    "RateLimiterUnavailable",
+    "RealizedEarning",
+    "RedemptionError",
+    "RequestTimeoutError",
+    "ServiceUnavailableError",
+    "SoldOutError",
+    "TimestampError",
+    "WrongHostError",
+    "__version__",
+    "sign",
+]

@@ -1,0 +1,396 @@
+"""The request pipeline: build → sign → pace → send → decode → error → retry.
+
+Data flows one way. The client's endpoint methods only validate their arguments and
+hand a query or body to :meth:`Transport.call`; everything that touches the network
+lives here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import msgspec
+from yarl import URL
+
+from . import _constants as C
+from .auth import Credentials, format_timestamp
+from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint
+from .errors import (
+    OkxAPIError,
+    OkxConnectionError,
+    OkxError,
+    OkxTimeoutError,
+    OkxTransportError,
+    OrderOutcomeUnknownError,
+    RateLimitError,
+    RequestTimeoutError,
+    TimestampError,
+    error_for_code,
+)
+from .models import Envelope, RawEnvelope
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimiter
+
+__all__ = ["ClientStats", "Transport", "encode_query"]
+
+log = logging.getLogger("okx_onchain_earn")
+
+T = TypeVar("T")
+
+_RAW_DECODER = msgspec.json.Decoder(RawEnvelope)
+
+
+class _TimeRow(msgspec.Struct, gc=False):
+    ts: str
+
+
+class _ConfigRow(msgspec.Struct, gc=False):
+    uid: str
+
+
+_TIME_DECODER = msgspec.json.Decoder(Envelope[_TimeRow])
+_CONFIG_DECODER = msgspec.json.Decoder(Envelope[_ConfigRow])
+
+# Clock offsets learnt per host, so every client of a host benefits from one resync.
+_CLOCK_OFFSETS: dict[str, float] = {}
+# User ids learnt per API key (the key itself is only a dictionary key, never logged).
+_UID_CACHE: dict[str, str] = {}
+
+
+def encode_query(params: Mapping[str, str | None]) -> str:
+    """Percent-encodes query parameters in the order given, dropping ``None``.
+
+    The same string is signed and sent, so encoding is ours alone (aiohttp is told the
+    URL is already encoded).
+    """
+    return "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v is not None)
+
+
+@dataclass(slots=True)
+class ClientStats:
+    """Counters of one client, for monitoring.
+
+    Attributes:
+        requests: Requests sent (retries included).
+        retries: Requests re-sent after a retryable failure.
+        rate_limited: 429/50011 answers received (should stay 0 with pacing on).
+        clock_resyncs: Times the clock offset was re-learnt after a 50102.
+        by_endpoint: Requests sent, by endpoint name.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    clock_resyncs: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+
+
+class _Retry(Exception):
+    """Internal: the attempt failed in a way that allows another one."""
+
+    def __init__(self, error: OkxError, *, pause: bool = True) -> None:
+        self.error = error
+        self.pause = pause
+
+
+class Transport:
+    """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``."""
+
+    __slots__ = (
+        "_backoff",
+        "_base",
+        "_clock_offset",
+        "_connector_limit",
+        "_creds",
+        "_demo",
+        "_limiter",
+        "_max_retries",
+        "_owns_session",
+        "_session",
+        "_timeout",
+        "_uid_lock",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str,
+        demo: bool,
+        session: aiohttp.ClientSession | None,
+        timeout: float,
+        max_retries: int,
+        backoff: float,
+        limiter: RateLimiter | None,
+        pool_size: int,
+    ) -> None:
+        self._creds = credentials
+        self._base = base_url
+        self._demo = demo
+        self._session = session
+        self._owns_session = session is None
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._limiter = limiter
+        self._clock_offset = _CLOCK_OFFSETS.get(base_url, 0.0)
+        self._uid_lock: asyncio.Lock | None = None
+        self._connector_limit = pool_size
+        self.stats = ClientStats()
+
+    # --- lifecycle --------------------------------------------------------------
+
+    def session(self) -> aiohttp.ClientSession:
+        """The aiohttp session, created on first use when none was injected."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._connector_limit, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": C.USER_AGENT}
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        """Closes the session if this transport created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to local time to get OKX's time (learnt on 50102)."""
+        return self._clock_offset
+
+    # --- user id ----------------------------------------------------------------
+
+    async def uid(self) -> str:
+        """The OKX user id of this key: from the credentials, or asked once and cached.
+
+        The lookup (``GET /api/v5/account/config``) is paced per API key, since the
+        user id it would be keyed by is not known yet.
+        """
+        if self._creds.uid is not None:
+            return self._creds.uid
+        cached = _UID_CACHE.get(self._creds.api_key)
+        if cached is not None:
+            return cached
+        if self._uid_lock is None:
+            self._uid_lock = asyncio.Lock()
+        async with self._uid_lock:
+            cached = _UID_CACHE.get(self._creds.api_key)
+            if cached is None:
+                key_id = "key:" + self._creds.api_key[:8]
+                rows = await self._call(ACCOUNT_CONFIG, _CONFIG_DECODER, "", b"", key_id)
+                if not rows:
+                    raise OkxError("GET /api/v5/account/config returned no user id")
+                cached = _UID_CACHE[self._creds.api_key] = rows[0].uid
+            return cached
+
+    # --- the pipeline -----------------------------------------------------------
+
+    async def call(
+        self,
+        endpoint: Endpoint,
+        decoder: msgspec.json.Decoder[Envelope[T]],
+        query: str = "",
+        body: bytes = b"",
+    ) -> list[T]:
+        """Sends one request through the whole pipeline and returns ``data``.
+
+        Args:
+            endpoint: The endpoint table row.
+            decoder: The envelope decoder for this endpoint's models.
+            query: Encoded query string (GET), see :func:`encode_query`.
+            body: Exact JSON body bytes (POST).
+        """
+        uid = await self.uid() if self._limiter is not None else ""
+        return await self._call(endpoint, decoder, query, body, uid)
+
+    async def _call(
+        self,
+        endpoint: Endpoint,
+        decoder: msgspec.json.Decoder[Envelope[T]],
+        query: str,
+        body: bytes,
+        uid: str,
+    ) -> list[T]:
+        path = f"{endpoint.path}?{query}" if query else endpoint.path
+        url = URL(self._base + path, encoded=True)
+        resynced = False
+        attempt = 0
+        while True:
+            try:
+                return await self._attempt(endpoint, decoder, url, path, body, uid)
+            except _Retry as retry:
+                error = retry.error
+                if isinstance(error, TimestampError) and error.code == "50102":
+                    if resynced:
+                        raise error from None
+                    resynced = True
+                    await self.sync_clock()
+                    continue
+                if attempt >= self._max_retries:
+                    raise error from error.__cause__
+                attempt += 1
+                self.stats.retries += 1
+                if retry.pause:
+                    await asyncio.sleep(self._delay(attempt))
+                log.debug("retrying %s (attempt %d): %s", endpoint.name, attempt, error)
+
+    def _delay(self, attempt: int) -> float:
+        # Exponential backoff with "equal jitter": never zero, never in lock-step.
+        ceiling = min(C.MAX_BACKOFF, self._backoff * 2 ** (attempt - 1))
+        return ceiling / 2 + random.random() * ceiling / 2
+
+    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
+        ts = format_timestamp(time.time() + self._clock_offset)
+        creds = self._creds
+        headers = {
+            "OK-ACCESS-KEY": creds.api_key,
+            "OK-ACCESS-SIGN": creds.sign(ts, method, path, body),
+            "OK-ACCESS-TIMESTAMP": ts,
+            "OK-ACCESS-PASSPHRASE": creds.passphrase,
+            "Content-Type": "application/json",
+        }
+        if self._demo:
+            headers["x-simulated-trading"] = "1"
+        return headers
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        decoder: msgspec.json.Decoder[Envelope[T]],
+        url: URL,
+        path: str,
+        body: bytes,
+        uid: str,
+    ) -> list[T]:
+        name = endpoint.name
+        trade = endpoint.is_trade
+        limiter = self._limiter if endpoint.is_private else None
+        session = self.session()
+        permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
+        stats = self.stats
+        stats.requests += 1
+        stats.by_endpoint[name] = stats.by_endpoint.get(name, 0) + 1
+        # Headers are built after the permit: a long wait must not age the timestamp.
+        headers = self._headers(endpoint.method, path, body) if endpoint.is_private else {}
+        try:
+            async with session.request(
+                endpoint.method, url, data=body or None, headers=headers, timeout=self._timeout
+            ) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # Nothing reached OKX: safe to retry reads and trades alike.
+            err = OkxConnectionError(f"cannot connect for {name}: {exc}", endpoint=name)
+            err.__cause__ = exc
+            raise _Retry(err) from exc
+        except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
+            if trade:
+                raise OrderOutcomeUnknownError(
+                    f"{name}: no answer within {self._timeout.total} s; the order may or may"
+                    " not have been executed",
+                    endpoint=name,
+                ) from exc
+            timeout_err = OkxTimeoutError(
+                f"{name}: no answer within {self._timeout.total} s", endpoint=name
+            )
+            timeout_err.__cause__ = exc
+            raise _Retry(timeout_err) from exc
+        except aiohttp.ClientError as exc:
+            # The request may have reached OKX before the connection broke.
+            if trade:
+                raise OrderOutcomeUnknownError(
+                    f"{name}: connection lost after sending ({exc!r}); the order may or may"
+                    " not have been executed",
+                    endpoint=name,
+                ) from exc
+            err = OkxConnectionError(f"{name}: connection lost: {exc!r}", endpoint=name)
+            err.__cause__ = exc
+            raise _Retry(err) from exc
+        finally:
+            if permit is not None:
+                permit.release()
+        return self._decode(endpoint, decoder, raw, status, uid)
+
+    def _decode(
+        self,
+        endpoint: Endpoint,
+        decoder: msgspec.json.Decoder[Envelope[T]],
+        raw: bytes,
+        status: int,
+        uid: str,
+    ) -> list[T]:
+        name = endpoint.name
+        try:
+            env = decoder.decode(raw)
+            code, msg, data = env.code, env.msg, env.data
+            if code == "0":
+                return env.data
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            try:
+                renv = _RAW_DECODER.decode(raw)
+            except msgspec.DecodeError:
+                renv = None
+            if renv is None or not renv.code:
+                return self._not_json(endpoint, raw, status, exc)
+            if renv.code == "0":
+                raise OkxError(f"{name}: unexpected response shape: {exc}") from exc
+            code, msg, data = renv.code, renv.msg, renv.data
+        error = error_for_code(code, msg, status=status, endpoint=name, data=data)
+        log.debug("%s answered code %s (HTTP %d)", name, code, status)
+        if isinstance(error, RateLimitError):
+            self.stats.rate_limited += 1
+            if self._limiter is not None and endpoint.is_private:
+                self._limiter.penalize(uid, endpoint)
+                # The limiter now holds the key for a window: no extra backoff.
+                raise _Retry(error, pause=False)
+            raise _Retry(error)
+        if isinstance(error, TimestampError) and code == "50102":
+            raise _Retry(error, pause=False)
+        if endpoint.is_trade and (isinstance(error, RequestTimeoutError) or status >= 500):
+            raise OrderOutcomeUnknownError(
+                f"{name}: {error}; the order may or may not have been executed",
+                endpoint=name,
+            ) from error
+        if error.retryable or isinstance(error, RequestTimeoutError) or status >= 500:
+            raise _Retry(error)
+        raise error
+
+    def _not_json(self, endpoint: Endpoint, raw: bytes, status: int, exc: Exception) -> Any:
+        name = endpoint.name
+        snippet = raw[:200].decode("utf-8", "replace")
+        if status >= 500:
+            if endpoint.is_trade:
+                raise OrderOutcomeUnknownError(
+                    f"{name}: HTTP {status} after sending; the order may or may not have"
+                    " been executed",
+                    endpoint=name,
+                ) from exc
+            err = OkxTransportError(f"{name}: HTTP {status}: {snippet}", endpoint=name)
+            err.__cause__ = exc
+            raise _Retry(err) from exc
+        raise OkxAPIError(
+            "", f"response is not an OKX envelope: {snippet}", status=status, endpoint=name
+        ) from exc
+
+    async def sync_clock(self) -> float:
+        """Learns OKX's clock offset from ``GET /api/v5/public/time`` and keeps it."""
+        t0 = time.time()
+        rows = await self._call(PUBLIC_TIME, _TIME_DECODER, "", b"", "")
+        t1 = time.time()
+        server = int(rows[0].ts) / 1000 if rows else t1
+        self._clock_offset = _CLOCK_OFFSETS[self._base] = server - (t0 + t1) / 2
+        self.stats.clock_resyncs += 1
+        log.info("clock offset against %s is now %.3f s", self._base, self._clock_offset)
+        return self._clock_offset

@@ -1,0 +1,380 @@
+"""``OnchainEarnClient``: the six On-chain earn endpoints as typed async methods.
+
+The methods validate their arguments (a bad argument fails before any request),
+build the query or body, and hand it to the request pipeline in ``_transport``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import aiohttp
+import msgspec
+
+from . import _constants as C
+from ._transport import ClientStats, Transport, encode_query
+from .auth import Credentials
+from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM
+from .models import (
+    ActiveOrder,
+    Envelope,
+    HistoryOrder,
+    InvestData,
+    Offer,
+    OrderAck,
+    OrderState,
+)
+from .pagination import OrderHistoryPager
+
+if TYPE_CHECKING:
+    from .ratelimit import KeyStats, RateLimiter
+
+__all__ = ["OnchainEarnClient"]
+
+_TAG = re.compile(r"[A-Za-z0-9]{1,16}")
+_OFFERS = msgspec.json.Decoder(Envelope[Offer])
+_ACK = msgspec.json.Decoder(Envelope[OrderAck])
+_ACTIVE = msgspec.json.Decoder(Envelope[ActiveOrder])
+_HISTORY = msgspec.json.Decoder(Envelope[HistoryOrder])
+_ENCODE = msgspec.json.Encoder().encode
+
+
+def _text(name: str, value: str | None, *, required: bool = False) -> str | None:
+    if value is None:
+        if required:
+            raise ValueError(f"{name} is required")
+        return None
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise ValueError(f"{name} must be a non-empty string without spaces, got {value!r}")
+    return value
+
+
+def _limit(limit: int | None) -> str | None:
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 100:
+        raise ValueError(f"limit must be an integer from 1 to 100, got {limit!r}")
+    return str(limit)
+
+
+def _tag(tag: str | None) -> str | None:
+    if tag is not None and (not isinstance(tag, str) or not _TAG.fullmatch(tag)):
+        raise ValueError(f"tag must be 1-16 letters and digits (A-Z, a-z, 0-9), got {tag!r}")
+    return tag
+
+
+def _base_url(url: str) -> str:
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+    return url.rstrip("/")
+
+
+class OnchainEarnClient:
+    """Async client for OKX On-chain earn (``/api/v5/finance/staking-defi/*``).
+
+    Use it as an async context manager; it owns one keep-alive aiohttp session unless
+    one is injected (an injected session is used and never closed).
+
+    Args:
+        credentials: The API key to sign with.
+        base_url: REST host, e.g. :data:`HOST_WWW`, :data:`HOST_EEA`, :data:`HOST_US`.
+        demo: Send ``x-simulated-trading: 1`` (demo-trading keys only).
+        session: An aiohttp session to use instead of creating one.
+        timeout: Seconds to wait for each answer.
+        max_retries: Re-sends allowed for retryable failures (reads; trades only when
+            they surely did not execute).
+        backoff: Base of the exponential backoff between retries, in seconds.
+        rate_limit: Pace requests per (user id, endpoint) inside the client. Turn off
+            only when the caller paces itself.
+        limiter: The limiter backend (default: the process-wide in-process limiter,
+            shared by every client of the same user id; or a ``RedisLimiter``).
+        pool_size: Connections kept by an owned session.
+    """
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        *,
+        base_url: str = C.DEFAULT_BASE_URL,
+        demo: bool = False,
+        session: aiohttp.ClientSession | None = None,
+        timeout: float = C.DEFAULT_TIMEOUT,
+        max_retries: int = C.DEFAULT_MAX_RETRIES,
+        backoff: float = C.DEFAULT_BACKOFF,
+        rate_limit: bool = True,
+        limiter: RateLimiter | None = None,
+        pool_size: int = C.DEFAULT_POOL_SIZE,
+    ) -> None:
+        if not isinstance(credentials, Credentials):
+            raise TypeError("credentials must be an okx_onchain_earn.Credentials")
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if max_retries < 0:
+            raise ValueError("max_retries must be zero or more")
+        if backoff < 0:
+            raise ValueError("backoff must be zero or more")
+        if rate_limit and limiter is None:
+            from .ratelimit import shared_limiter
+
+            limiter = shared_limiter()
+        self._credentials = credentials
+        self._base_url = _base_url(base_url)
+        self._demo = demo
+        self._limiter = limiter if rate_limit else None
+        self._transport = Transport(
+            credentials,
+            base_url=self._base_url,
+            demo=demo,
+            session=session,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff=backoff,
+            limiter=self._limiter,
+            pool_size=pool_size,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OnchainEarnClient({self._credentials!r}, base_url={self._base_url!r},"
+            f" demo={self._demo})"
+        )
+
+    async def __aenter__(self) -> OnchainEarnClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Closes the owned aiohttp session (an injected one is left open)."""
+        await self._transport.aclose()
+
+    # --- introspection ----------------------------------------------------------
+
+    @property
+    def credentials(self) -> Credentials:
+        """The key this client signs with."""
+        return self._credentials
+
+    @property
+    def base_url(self) -> str:
+        """The REST host requests go to."""
+        return self._base_url
+
+    @property
+    def stats(self) -> ClientStats:
+        """Counters of this client: requests, retries, 429s received, resyncs."""
+        return self._transport.stats
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to local time to match OKX's clock."""
+        return self._transport.clock_offset
+
+    async def uid(self) -> str:
+        """This key's OKX user id (from the credentials, or ``GET /api/v5/account/config``)."""
+        return await self._transport.uid()
+
+    async def rate_limit_stats(self) -> dict[str, KeyStats]:
+        """Pacing counters of this client's user id, by endpoint name.
+
+        The counters are per user id, so they include every client sharing it.
+        """
+        if self._limiter is None:
+            return {}
+        uid = await self.uid()
+        return {ep: s for (u, ep), s in self._limiter.stats().items() if u == uid}
+
+    async def sync_clock(self) -> float:
+        """Learns the offset to OKX's clock now (done by itself on a 50102)."""
+        return await self._transport.sync_clock()
+
+    # --- endpoints --------------------------------------------------------------
+
+    async def get_offers(
+        self,
+        *,
+        product_id: str | None = None,
+        protocol_type: str | None = None,
+        ccy: str | None = None,
+    ) -> list[Offer]:
+        """Lists On-chain earn products (``GET /api/v5/finance/staking-defi/offers``)."""
+        query = encode_query(
+            {
+                "productId": _text("product_id", product_id),
+                "protocolType": _text("protocol_type", protocol_type),
+                "ccy": _text("ccy", ccy),
+            }
+        )
+        return await self._transport.call(OFFERS, _OFFERS, query)
+
+    async def purchase(
+        self,
+        *,
+        product_id: str,
+        invest_data: Sequence[InvestData],
+        term: str | None = None,
+        tag: str | None = None,
+    ) -> OrderAck:
+        """Invests in a product (``POST /api/v5/finance/staking-defi/purchase``).
+
+        Args:
+            product_id: The product to invest in.
+            invest_data: Currencies and amounts (each amount above zero).
+            term: Investment term in days; required for fixed-term products.
+            tag: Order tag, 1-16 letters and digits, returned on the order.
+
+        Raises:
+            OrderOutcomeUnknownError: The request was sent and its outcome is unknown
+                (it was not re-sent); look the order up by ``tag``.
+        """
+        body: dict[str, object] = {"productId": _text("product_id", product_id, required=True)}
+        if isinstance(invest_data, InvestData) or not invest_data:
+            raise ValueError("invest_data must be a non-empty list of InvestData")
+        for item in invest_data:
+            if not isinstance(item, InvestData):
+                raise ValueError(f"invest_data items must be InvestData, got {item!r}")
+        body["investData"] = [item.to_wire() for item in invest_data]
+        if term is not None:
+            body["term"] = _text("term", term)
+        if _tag(tag) is not None:
+            body["tag"] = tag
+        rows = await self._transport.call(PURCHASE, _ACK, body=_ENCODE(body))
+        return self._ack(rows, "purchase")
+
+    async def redeem(
+        self, *, ord_id: str, protocol_type: str = "defi", allow_early_redeem: bool = False
+    ) -> OrderAck:
+        """Redeems an order (``POST /api/v5/finance/staking-defi/redeem``).
+
+        Args:
+            ord_id: The order to redeem.
+            protocol_type: ``"defi"`` for On-chain earn.
+            allow_early_redeem: Allow redeeming a fixed-term order early.
+        """
+        body = {
+            "ordId": _text("ord_id", ord_id, required=True),
+            "protocolType": _text("protocol_type", protocol_type, required=True),
+            "allowEarlyRedeem": bool(allow_early_redeem),
+        }
+        return self._ack(await self._transport.call(REDEEM, _ACK, body=_ENCODE(body)), "redeem")
+
+    async def cancel(self, *, ord_id: str, protocol_type: str = "defi") -> OrderAck:
+        """Cancels a purchase or redemption (``POST /api/v5/finance/staking-defi/cancel``)."""
+        body = {
+            "ordId": _text("ord_id", ord_id, required=True),
+            "protocolType": _text("protocol_type", protocol_type, required=True),
+        }
+        return self._ack(await self._transport.call(CANCEL, _ACK, body=_ENCODE(body)), "cancel")
+
+    @staticmethod
+    def _ack(rows: list[OrderAck], name: str) -> OrderAck:
+        if not rows:
+            from .errors import OkxError
+
+            raise OkxError(f"{name}: OKX answered success without an order id")
+        return rows[0]
+
+    async def get_active_orders(
+        self,
+        *,
+        product_id: str | None = None,
+        protocol_type: str | None = None,
+        ccy: str | None = None,
+        state: OrderState | str | None = None,
+    ) -> list[ActiveOrder]:
+        """Lists orders in progress (``GET /api/v5/finance/staking-defi/orders-active``).
+
+        Args:
+            state: Only orders in this state (an :class:`OrderState` or its code).
+        """
+        if isinstance(state, OrderState):
+            state = state.value
+        query = encode_query(
+            {
+                "productId": _text("product_id", product_id),
+                "protocolType": _text("protocol_type", protocol_type),
+                "ccy": _text("ccy", ccy),
+                "state": _text("state", state),
+            }
+        )
+        return await self._transport.call(ORDERS_ACTIVE, _ACTIVE, query)
+
+    async def get_order_history(
+        self,
+        *,
+        product_id: str | None = None,
+        protocol_type: str | None = None,
+        ccy: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int | None = None,
+    ) -> list[HistoryOrder]:
+        """One page of completed orders, newest first
+        (``GET /api/v5/finance/staking-defi/orders-history``).
+
+        Args:
+            after: Only orders older than this order id.
+            before: Only orders newer than this order id.
+            limit: Page size, 1-100 (OKX's default is 100).
+        """
+        query = encode_query(
+            {
+                "productId": _text("product_id", product_id),
+                "protocolType": _text("protocol_type", protocol_type),
+                "ccy": _text("ccy", ccy),
+                "after": _text("after", after),
+                "before": _text("before", before),
+                "limit": _limit(limit),
+            }
+        )
+        return await self._transport.call(ORDERS_HISTORY, _HISTORY, query)
+
+    def iter_order_history(
+        self,
+        *,
+        product_id: str | None = None,
+        protocol_type: str | None = None,
+        ccy: str | None = None,
+        after: str | None = None,
+        before: str | None = None,
+        limit: int = 100,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> OrderHistoryPager:
+        """Pages through order history (see :class:`OrderHistoryPager`).
+
+        ``async for order in client.iter_order_history(ccy="DOT")`` yields every order,
+        newest first, following ``after``. With ``before`` it walks forward to the
+        newest order, oldest first. ``since``/``until`` bound ``purchased_time`` and
+        stop the walk early.
+        """
+        _limit(limit)
+        for name, value in (("since", since), ("until", until)):
+            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
+                raise ValueError(f"{name} must be a timezone-aware datetime")
+        filters = {
+            "product_id": _text("product_id", product_id),
+            "protocol_type": _text("protocol_type", protocol_type),
+            "ccy": _text("ccy", ccy),
+        }
+        _text("after", after)
+        _text("before", before)
+
+        async def fetch(page_after: str | None, page_before: str | None) -> list[HistoryOrder]:
+            return await self.get_order_history(
+                **filters, after=page_after, before=page_before, limit=limit
+            )
+
+        return OrderHistoryPager(
+            fetch, after=after, before=before, limit=limit, since=since, until=until
+        )

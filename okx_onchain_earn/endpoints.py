@@ -1,0 +1,106 @@
+"""The endpoint table: one row per OKX endpoint the SDK speaks to.
+
+The client's methods, the rate limiter's keys, the retry policy (reads vs trades) and
+the simulator's routes and limits all read this table, so they cannot disagree. A new
+OKX finance endpoint (same signing, same envelope) is a new row plus its models.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+__all__ = [
+    "ACCOUNT_CONFIG",
+    "CANCEL",
+    "EARN_ENDPOINTS",
+    "ENDPOINTS",
+    "Endpoint",
+    "OFFERS",
+    "ORDERS_ACTIVE",
+    "ORDERS_HISTORY",
+    "PUBLIC_TIME",
+    "PURCHASE",
+    "Permission",
+    "REDEEM",
+    "RateRule",
+]
+
+
+class Permission(enum.Enum):
+    """What an API key must be allowed to do to call an endpoint."""
+
+    PUBLIC = "public"
+    READ = "read"
+    TRADE = "trade"
+
+
+class RateRule(enum.Enum):
+    """What OKX counts a rate limit against."""
+
+    USER_ID = "user_id"
+    IP = "ip"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One row of the endpoint table.
+
+    Attributes:
+        name: Short stable name, used in limiter keys, statistics and errors.
+        method: ``"GET"`` or ``"POST"``.
+        path: Request path without query string.
+        permission: Key permission needed; trades are never blindly re-sent.
+        limit: Requests allowed per ``window`` seconds.
+        window: Length of the rate-limit window in seconds.
+        rule: What the limit is counted against.
+    """
+
+    name: str
+    method: str
+    path: str
+    permission: Permission
+    limit: int
+    window: float = 1.0
+    rule: RateRule = RateRule.USER_ID
+
+    @property
+    def is_trade(self) -> bool:
+        """True for endpoints that move funds (purchase, redeem, cancel)."""
+        return self.permission is Permission.TRADE
+
+    @property
+    def is_private(self) -> bool:
+        """True when the request must be signed."""
+        return self.permission is not Permission.PUBLIC
+
+
+_EARN = "/api/v5/finance/staking-defi"
+
+OFFERS = Endpoint("offers", "GET", f"{_EARN}/offers", Permission.READ, 3)
+PURCHASE = Endpoint("purchase", "POST", f"{_EARN}/purchase", Permission.TRADE, 2)
+REDEEM = Endpoint("redeem", "POST", f"{_EARN}/redeem", Permission.TRADE, 2)
+CANCEL = Endpoint("cancel", "POST", f"{_EARN}/cancel", Permission.TRADE, 2)
+ORDERS_ACTIVE = Endpoint("orders_active", "GET", f"{_EARN}/orders-active", Permission.READ, 3)
+ORDERS_HISTORY = Endpoint("orders_history", "GET", f"{_EARN}/orders-history", Permission.READ, 3)
+ACCOUNT_CONFIG = Endpoint(
+    "account_config", "GET", "/api/v5/account/config", Permission.READ, 5, 2.0
+)
+PUBLIC_TIME = Endpoint(
+    "public_time", "GET", "/api/v5/public/time", Permission.PUBLIC, 10, 2.0, RateRule.IP
+)
+
+#: The six On-chain earn endpoints, in documentation order.
+EARN_ENDPOINTS: tuple[Endpoint, ...] = (
+    OFFERS,
+    PURCHASE,
+    REDEEM,
+    CANCEL,
+    ORDERS_ACTIVE,
+    ORDERS_HISTORY,
+)
+
+#: Every endpoint the SDK calls, by name.
+ENDPOINTS: dict[str, Endpoint] = {
+    ep.name: ep for ep in (*EARN_ENDPOINTS, ACCOUNT_CONFIG, PUBLIC_TIME)
+}

@@ -1,0 +1,245 @@
+"""The exception tree, and the table that maps OKX's ``code`` to it.
+
+Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone::
+
+    OkxError
+    ├── OkxTransportError                  no usable answer came back
+    │   ├── OkxConnectionError             could not connect, or the connection broke
+    │   └── OkxTimeoutError                no answer in time
+    ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
+    ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
+    └── OkxAPIError                        OKX answered with a code other than "0"
+        ├── AuthenticationError            50100-50119 (key, timestamp, signature)
+        │   ├── TimestampError             50102, 50112: clock skew
+        │   └── WrongHostError             50119: key unknown on this regional host
+        ├── PermissionDeniedError          50030, 50120, 50121, 50035, 50038
+        ├── RateLimitError                 50011, 50061, 58102, 50040
+        ├── ServiceUnavailableError        50001, 50013, 50026, 50046, 51739 (retryable)
+        ├── RequestTimeoutError            50004: OKX timed out, outcome unknown
+        ├── InvalidRequestError            50000, 50002, 50006, 50014-50016, 50024, 50025, 51000
+        └── FinanceError                   517xx: On-chain earn business errors
+            ├── InsufficientBalanceError   51736
+            ├── BelowMinimumError          51727
+            ├── AboveMaximumError          51728
+            ├── SoldOutError               51730, 51731
+            └── RedemptionError            51720-51726, 51729, 51762
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AboveMaximumError",
+    "AuthenticationError",
+    "BelowMinimumError",
+    "FinanceError",
+    "InsufficientBalanceError",
+    "InvalidRequestError",
+    "OkxAPIError",
+    "OkxConnectionError",
+    "OkxError",
+    "OkxTimeoutError",
+    "OkxTransportError",
+    "OrderOutcomeUnknownError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "RedemptionError",
+    "RequestTimeoutError",
+    "ServiceUnavailableError",
+    "SoldOutError",
+    "TimestampError",
+    "WrongHostError",
+    "error_for_code",
+]
+
+
+class OkxError(Exception):
+    """Root of every error this SDK raises."""
+
+
+class OkxTransportError(OkxError):
+    """No usable answer came back from OKX (the cause is chained).
+
+    Attributes:
+        endpoint: Name of the endpoint called.
+    """
+
+    def __init__(self, message: str, *, endpoint: str = "") -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+
+
+class OkxConnectionError(OkxTransportError):
+    """Could not connect to OKX, or the connection broke before an answer."""
+
+
+class OkxTimeoutError(OkxTransportError):
+    """OKX did not answer within the configured timeout."""
+
+
+class OrderOutcomeUnknownError(OkxError):
+    """A trade request was sent, and whether OKX executed it is unknown.
+
+    Raised after a read timeout, a connection lost after sending, a 5xx after sending
+    or a 50004 answer, when the outcome could not be established. The request was NOT
+    re-sent. Check the order (by ``tag`` for purchases, by ``ord_id`` otherwise) before
+    acting again.
+
+    Attributes:
+        endpoint: Name of the trade endpoint.
+        tag: The purchase tag to look the order up by, if any.
+        ord_id: The order id the trade was about, if any.
+        checked: What the client checked to find the outcome, in order.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        endpoint: str,
+        tag: str | None = None,
+        ord_id: str | None = None,
+        checked: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
+        self.tag = tag
+        self.ord_id = ord_id
+        self.checked = checked
+
+
+class RateLimiterUnavailable(OkxError):
+    """The shared rate limiter's store (Redis) cannot be reached."""
+
+
+class OkxAPIError(OkxError):
+    """OKX answered with a ``code`` other than ``"0"``.
+
+    Attributes:
+        code: OKX's error code (a string such as ``"51736"``).
+        msg: OKX's message, as sent.
+        status: The HTTP status of the answer.
+        endpoint: Name of the endpoint called.
+        data: The ``data`` field of the answer, if any (for item-level ``sCode``).
+    """
+
+    retryable: bool = False
+
+    def __init__(
+        self, code: str, msg: str, *, status: int = 200, endpoint: str = "", data: Any = None
+    ) -> None:
+        self.code = code
+        self.msg = msg
+        self.status = status
+        self.endpoint = endpoint
+        self.data = data
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = f" on {self.endpoint}" if self.endpoint else ""
+        return f"OKX error {self.code}{where} (HTTP {self.status}): {self.msg or '(no message)'}"
+
+
+class AuthenticationError(OkxAPIError):
+    """The key, passphrase, timestamp or signature was refused."""
+
+
+class TimestampError(AuthenticationError):
+    """The request timestamp was too far from OKX's clock (50102) or malformed."""
+
+
+class WrongHostError(AuthenticationError):
+    """The API key does not exist on this host (50119)."""
+
+    def _describe(self) -> str:
+        return (
+            super()._describe()
+            + " — check the regional host: US/AU accounts use https://us.okx.com and EEA"
+            " accounts https://eea.okx.com (see okx_onchain_earn.HOST_US / HOST_EEA)"
+        )
+
+
+class PermissionDeniedError(OkxAPIError):
+    """The key lacks a permission, or the feature is unavailable here (e.g. in demo)."""
+
+
+class RateLimitError(OkxAPIError):
+    """OKX refused the request for exceeding a rate limit; it did not execute."""
+
+    retryable = True
+
+
+class ServiceUnavailableError(OkxAPIError):
+    """OKX is busy or under maintenance; the request may be retried."""
+
+    retryable = True
+
+
+class RequestTimeoutError(OkxAPIError):
+    """OKX's own timeout (50004): whether the request took effect is unknown."""
+
+
+class InvalidRequestError(OkxAPIError):
+    """A parameter was missing or invalid."""
+
+
+class FinanceError(OkxAPIError):
+    """An On-chain earn business rule refused the request."""
+
+
+class InsufficientBalanceError(FinanceError):
+    """The funding account balance is too low (51736)."""
+
+
+class BelowMinimumError(FinanceError):
+    """The amount is below the product's minimum (51727)."""
+
+
+class AboveMaximumError(FinanceError):
+    """The amount is above the product's maximum (51728)."""
+
+
+class SoldOutError(FinanceError):
+    """The product is sold out or its subscription suspended (51730, 51731)."""
+
+
+class RedemptionError(FinanceError):
+    """Redemption or its cancellation is not possible now (51720-51726, 51729, 51762)."""
+
+
+def _codes(cls: type[OkxAPIError], *codes: int | range) -> dict[str, type[OkxAPIError]]:
+    out: dict[str, type[OkxAPIError]] = {}
+    for c in codes:
+        for n in c if isinstance(c, range) else (c,):
+            out[str(n)] = cls
+    return out
+
+
+#: OKX ``code`` → exception class. The one place error families are decided.
+ERROR_CODES: dict[str, type[OkxAPIError]] = {
+    **_codes(AuthenticationError, 50100, 50101, range(50103, 50112), 50113, 50114),
+    **_codes(TimestampError, 50102, 50112),
+    **_codes(WrongHostError, 50119),
+    **_codes(PermissionDeniedError, 50030, 50120, 50121, 50035, 50038),
+    **_codes(RateLimitError, 50011, 50061, 58102, 50040),
+    **_codes(ServiceUnavailableError, 50001, 50013, 50026, 50046, 51739),
+    **_codes(RequestTimeoutError, 50004),
+    **_codes(InvalidRequestError, 50000, 50002, 50006, range(50014, 50017), 50024, 50025, 51000),
+    **_codes(FinanceError, 51732, 51733, 51734, 51735, 51737, 51738),
+    **_codes(InsufficientBalanceError, 51736),
+    **_codes(BelowMinimumError, 51727),
+    **_codes(AboveMaximumError, 51728),
+    **_codes(SoldOutError, 51730, 51731),
+    **_codes(RedemptionError, range(51720, 51727), 51729, 51762),
+}
+
+
+def error_for_code(
+    code: str, msg: str, *, status: int = 200, endpoint: str = "", data: Any = None
+) -> OkxAPIError:
+    """Builds the exception for one OKX error answer (unknown codes → ``OkxAPIError``)."""
+    cls = ERROR_CODES.get(code)
+    if cls is None:
+        cls = ServiceUnavailableError if status >= 500 else OkxAPIError
+    return cls(code, msg, status=status, endpoint=endpoint, data=data)
