@@ -19,3 +19,7 @@ MAX_BACKOFF = 8.0
 #: Connections kept per client session (aiohttp's pool size).
 DEFAULT_POOL_SIZE = 100
 USER_AGENT = "okx-onchain-earn"
+#: How long an unknown trade outcome is looked for before giving up, in seconds.
+DEFAULT_RECONCILE_TIMEOUT = 10.0
+#: Pause between two looks at the orders while reconciling, in seconds.
+DEFAULT_RECONCILE_INTERVAL = 0.5

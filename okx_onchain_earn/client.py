@@ -18,7 +18,7 @@ import msgspec
 from . import _constants as C
 from ._transport import ClientStats, Transport, encode_query
 from .auth import Credentials
-from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM
+from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .models import (
     ActiveOrder,
     Envelope,
@@ -29,6 +29,7 @@ from .models import (
     OrderState,
 )
 from .pagination import OrderHistoryPager
+from .trading import Journal, TradeGuard, new_tag
 
 if TYPE_CHECKING:
     from .ratelimit import KeyStats, RateLimiter
@@ -93,6 +94,12 @@ class OnchainEarnClient:
         limiter: The limiter backend (default: the process-wide in-process limiter,
             shared by every client of the same user id; or a ``RedisLimiter``).
         pool_size: Connections kept by an owned session.
+        journal: Async callback awaited with a :class:`TradeEvent` before each trade is
+            sent and after its outcome is known.
+        tag_prefix: Prefix (0-6 letters/digits) of the tags generated for purchases.
+        reconcile_timeout: How long to look for a trade whose outcome is unknown
+            before raising :class:`OrderOutcomeUnknownError`, in seconds.
+        reconcile_interval: Pause between two looks, in seconds.
     """
 
     def __init__(
@@ -108,6 +115,10 @@ class OnchainEarnClient:
         rate_limit: bool = True,
         limiter: RateLimiter | None = None,
         pool_size: int = C.DEFAULT_POOL_SIZE,
+        journal: Journal | None = None,
+        tag_prefix: str = "",
+        reconcile_timeout: float = C.DEFAULT_RECONCILE_TIMEOUT,
+        reconcile_interval: float = C.DEFAULT_RECONCILE_INTERVAL,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError("credentials must be an okx_onchain_earn.Credentials")
@@ -117,6 +128,10 @@ class OnchainEarnClient:
             raise ValueError("max_retries must be zero or more")
         if backoff < 0:
             raise ValueError("backoff must be zero or more")
+        if reconcile_timeout < 0 or reconcile_interval <= 0:
+            raise ValueError("reconcile_timeout must be >= 0 and reconcile_interval > 0")
+        new_tag(tag_prefix)  # validates the prefix now rather than at the first purchase
+        self._tag_prefix = tag_prefix
         if rate_limit and limiter is None:
             from .ratelimit import shared_limiter
 
@@ -135,6 +150,12 @@ class OnchainEarnClient:
             backoff=backoff,
             limiter=self._limiter,
             pool_size=pool_size,
+        )
+        self._trades = TradeGuard(
+            self,
+            journal=journal,
+            reconcile_timeout=reconcile_timeout,
+            reconcile_interval=reconcile_interval,
         )
 
     def __repr__(self) -> str:
@@ -231,11 +252,17 @@ class OnchainEarnClient:
             product_id: The product to invest in.
             invest_data: Currencies and amounts (each amount above zero).
             term: Investment term in days; required for fixed-term products.
-            tag: Order tag, 1-16 letters and digits, returned on the order.
+            tag: Order tag, 1-16 letters and digits, returned on the order. When
+                omitted, a unique one is generated (see ``tag_prefix``); a caller's tag
+                should be unique too, as it is how an unknown outcome is reconciled.
+
+        Returns:
+            The order id and the tag it carries.
 
         Raises:
-            OrderOutcomeUnknownError: The request was sent and its outcome is unknown
-                (it was not re-sent); look the order up by ``tag``.
+            OrderOutcomeUnknownError: The request was sent, its outcome was unknown, and
+                no order with the tag showed up within ``reconcile_timeout``. It was not
+                re-sent; ``.tag`` and ``.checked`` say what to look for.
         """
         body: dict[str, object] = {"productId": _text("product_id", product_id, required=True)}
         if isinstance(invest_data, InvestData) or not invest_data:
@@ -246,10 +273,14 @@ class OnchainEarnClient:
         body["investData"] = [item.to_wire() for item in invest_data]
         if term is not None:
             body["term"] = _text("term", term)
-        if _tag(tag) is not None:
-            body["tag"] = tag
-        rows = await self._transport.call(PURCHASE, _ACK, body=_ENCODE(body))
-        return self._ack(rows, "purchase")
+        tag = _tag(tag) or new_tag(self._tag_prefix)
+        body["tag"] = tag
+        raw = _ENCODE(body)
+
+        async def send() -> OrderAck:
+            return self._ack(await self._transport.call(PURCHASE, _ACK, body=raw), "purchase")
+
+        return await self._trades.run("purchase", body, send, tag=tag, product_id=product_id)
 
     async def redeem(
         self, *, ord_id: str, protocol_type: str = "defi", allow_early_redeem: bool = False
@@ -261,20 +292,41 @@ class OnchainEarnClient:
             protocol_type: ``"defi"`` for On-chain earn.
             allow_early_redeem: Allow redeeming a fixed-term order early.
         """
-        body = {
+        body: dict[str, object] = {
             "ordId": _text("ord_id", ord_id, required=True),
             "protocolType": _text("protocol_type", protocol_type, required=True),
             "allowEarlyRedeem": bool(allow_early_redeem),
         }
-        return self._ack(await self._transport.call(REDEEM, _ACK, body=_ENCODE(body)), "redeem")
+        return await self._trade(REDEEM, body)
 
     async def cancel(self, *, ord_id: str, protocol_type: str = "defi") -> OrderAck:
         """Cancels a purchase or redemption (``POST /api/v5/finance/staking-defi/cancel``)."""
-        body = {
+        body: dict[str, object] = {
             "ordId": _text("ord_id", ord_id, required=True),
             "protocolType": _text("protocol_type", protocol_type, required=True),
         }
-        return self._ack(await self._transport.call(CANCEL, _ACK, body=_ENCODE(body)), "cancel")
+        return await self._trade(CANCEL, body)
+
+    async def _trade(self, endpoint: Endpoint, body: dict[str, object]) -> OrderAck:
+        raw = _ENCODE(body)
+
+        async def send() -> OrderAck:
+            return self._ack(await self._transport.call(endpoint, _ACK, body=raw), endpoint.name)
+
+        ord_id = body["ordId"]
+        assert isinstance(ord_id, str)
+        return await self._trades.run(endpoint.name, body, send, ord_id=ord_id)
+
+    async def find_purchase(
+        self, tag: str, *, product_id: str | None = None
+    ) -> ActiveOrder | HistoryOrder | None:
+        """Looks up the order a purchase with ``tag`` made, if any.
+
+        This is how to learn the outcome of a purchase whose calling task was cancelled
+        mid-request: the tag is in the journal's intent event (or was the caller's).
+        Searches active orders, then the newest page of history.
+        """
+        return await self._trades.find_by_tag(_tag(tag) or "", product_id=product_id)
 
     @staticmethod
     def _ack(rows: list[OrderAck], name: str) -> OrderAck:

@@ -61,7 +61,9 @@ def mocked() -> Any:
 
 @pytest_asyncio.fixture
 async def client(creds: Credentials) -> AsyncIterator[OnchainEarnClient]:
-    async with OnchainEarnClient(creds, rate_limit=False, backoff=0) as c:
+    async with OnchainEarnClient(
+        creds, rate_limit=False, backoff=0, reconcile_timeout=0, reconcile_interval=0.001
+    ) as c:
         yield c
 
 
@@ -121,10 +123,22 @@ async def test_purchase_without_optional_fields(mocked: RecordingResponses, clie
     mocked.post(f"{EARN}/purchase", payload=ACK)
     await client.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal("0.5"))])
     ((_, _, kw),) = sent(mocked)
-    assert msgspec.json.decode(kw["data"]) == {
-        "productId": "4005",
-        "investData": [{"ccy": "USDT", "amt": "0.5"}],
-    }
+    body = msgspec.json.decode(kw["data"])
+    # No term is sent when none is given; a unique tag is always generated.
+    assert body.pop("tag").isalnum()
+    assert body == {"productId": "4005", "investData": [{"ccy": "USDT", "amt": "0.5"}]}
+
+
+async def test_generated_tags_are_unique_and_prefixed(mocked: RecordingResponses, creds: Credentials) -> None:
+    mocked.post(f"{EARN}/purchase", payload=ACK, repeat=True)
+    async with OnchainEarnClient(creds, rate_limit=False, tag_prefix="bot7") as c:
+        for _ in range(20):
+            await c.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(1))])
+    tags = [msgspec.json.decode(kw["data"])["tag"] for _, _, kw in sent(mocked)]
+    assert len(set(tags)) == 20
+    assert all(t.startswith("bot7") and len(t) <= 16 and t.isalnum() for t in tags)
+    with pytest.raises(ValueError, match="prefix"):
+        OnchainEarnClient(creds, rate_limit=False, tag_prefix="toolong7")
 
 
 async def test_redeem_and_cancel_shape(mocked: RecordingResponses, client: OnchainEarnClient, creds: Credentials) -> None:
@@ -284,9 +298,26 @@ async def test_trades_never_resent_when_outcome_unknown(
 ) -> None:
     mocked.post(f"{EARN}/purchase", **response)
     mocked.post(f"{EARN}/purchase", payload=ACK)  # must never be reached
-    with pytest.raises(OrderOutcomeUnknownError, match="may or may not"):
-        await client.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(5))])
-    assert len(sent(mocked)) == 1
+    mocked.get(re.compile(r".*/orders-(active|history).*"), payload={"code": "0", "data": []}, repeat=True)
+    with pytest.raises(OrderOutcomeUnknownError, match="may or may not") as info:
+        await client.purchase(
+            product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(5))], tag="t1"
+        )
+    posts = [u for m, u, _ in sent(mocked) if m == "POST"]
+    assert len(posts) == 1
+    assert info.value.tag == "t1" and info.value.checked  # it looked before giving up
+
+
+async def test_unknown_purchase_reconciled_by_tag(mocked: RecordingResponses, client: OnchainEarnClient) -> None:
+    mocked.post(f"{EARN}/purchase", payload={"code": "50004", "msg": "Endpoint request timeout"})
+    active = doc_example("orders_active")
+    active["data"][1]["tag"] = "mytag42"
+    mocked.get(re.compile(r".*/orders-active.*"), payload=active)
+    ack = await client.purchase(
+        product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(1))], tag="mytag42"
+    )
+    assert (ack.ord_id, ack.tag) == ("2213257", "mytag42")
+    assert [m for m, _, _ in sent(mocked)] == ["POST", "GET"]
 
 
 async def test_trade_retried_when_connect_refused(mocked: RecordingResponses, client: OnchainEarnClient) -> None:
