@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -113,6 +113,7 @@ class Transport:
         "_creds",
         "_demo",
         "_limiter",
+        "_rate_limit",
         "_max_retries",
         "_owns_session",
         "_session",
@@ -132,6 +133,7 @@ class Transport:
         max_retries: int,
         backoff: float,
         limiter: RateLimiter | None,
+        rate_limit: bool,
         pool_size: int,
     ) -> None:
         self._creds = credentials
@@ -142,7 +144,8 @@ class Transport:
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_retries = max_retries
         self._backoff = backoff
-        self._limiter = limiter
+        self._limiter = limiter if rate_limit else None
+        self._rate_limit = rate_limit
         self._clock_offset = _CLOCK_OFFSETS.get(base_url, 0.0)
         self._uid_lock: asyncio.Lock | None = None
         self._connector_limit = pool_size
@@ -212,8 +215,18 @@ class Transport:
             query: Encoded query string (GET), see :func:`encode_query`.
             body: Exact JSON body bytes (POST).
         """
-        uid = await self.uid() if self._limiter is not None else ""
+        uid = await self.uid() if self._rate_limit else ""
         return await self._call(endpoint, decoder, query, body, uid)
+
+    def limiter(self) -> RateLimiter | None:
+        """The limiter in use: the one given, else the running loop's shared one."""
+        if self._limiter is None and self._rate_limit:
+            from .ratelimit import shared_limiter
+
+            # Resolved on first use, not in __init__: a client may be built before
+            # the event loop that will run it.
+            self._limiter = shared_limiter()
+        return self._limiter
 
     async def _call(
         self,
@@ -248,7 +261,7 @@ class Transport:
 
     def _delay(self, attempt: int) -> float:
         # Exponential backoff with "equal jitter": never zero, never in lock-step.
-        ceiling = min(C.MAX_BACKOFF, self._backoff * 2 ** (attempt - 1))
+        ceiling = min(C.MAX_BACKOFF, self._backoff * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.random() * ceiling / 2
 
     def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
@@ -276,7 +289,7 @@ class Transport:
     ) -> list[T]:
         name = endpoint.name
         trade = endpoint.is_trade
-        limiter = self._limiter if endpoint.is_private else None
+        limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
         stats = self.stats
@@ -343,7 +356,7 @@ class Transport:
             except msgspec.DecodeError:
                 renv = None
             if renv is None or not renv.code:
-                return self._not_json(endpoint, raw, status, exc)
+                self._not_json(endpoint, raw, status, exc)
             if renv.code == "0":
                 raise OkxError(f"{name}: unexpected response shape: {exc}") from exc
             code, msg, data = renv.code, renv.msg, renv.data
@@ -367,7 +380,7 @@ class Transport:
             raise _Retry(error)
         raise error
 
-    def _not_json(self, endpoint: Endpoint, raw: bytes, status: int, exc: Exception) -> Any:
+    def _not_json(self, endpoint: Endpoint, raw: bytes, status: int, exc: Exception) -> NoReturn:
         name = endpoint.name
         snippet = raw[:200].decode("utf-8", "replace")
         if status >= 500:

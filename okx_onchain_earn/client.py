@@ -91,8 +91,9 @@ class OnchainEarnClient:
         backoff: Base of the exponential backoff between retries, in seconds.
         rate_limit: Pace requests per (user id, endpoint) inside the client. Turn off
             only when the caller paces itself.
-        limiter: The limiter backend (default: the process-wide in-process limiter,
-            shared by every client of the same user id; or a ``RedisLimiter``).
+        limiter: The limiter backend (default: the process-wide in-process limiter of
+            the running event loop, shared by every client of the same user id,
+            resolved at the first request; or a ``RedisLimiter``).
         pool_size: Connections kept by an owned session.
         journal: Async callback awaited with a :class:`TradeEvent` before each trade is
             sent and after its outcome is known.
@@ -132,14 +133,9 @@ class OnchainEarnClient:
             raise ValueError("reconcile_timeout must be >= 0 and reconcile_interval > 0")
         new_tag(tag_prefix)  # validates the prefix now rather than at the first purchase
         self._tag_prefix = tag_prefix
-        if rate_limit and limiter is None:
-            from .ratelimit import shared_limiter
-
-            limiter = shared_limiter()
         self._credentials = credentials
         self._base_url = _base_url(base_url)
         self._demo = demo
-        self._limiter = limiter if rate_limit else None
         self._transport = Transport(
             credentials,
             base_url=self._base_url,
@@ -148,7 +144,8 @@ class OnchainEarnClient:
             timeout=timeout,
             max_retries=max_retries,
             backoff=backoff,
-            limiter=self._limiter,
+            limiter=limiter,
+            rate_limit=rate_limit,
             pool_size=pool_size,
         )
         self._trades = TradeGuard(
@@ -210,10 +207,11 @@ class OnchainEarnClient:
 
         The counters are per user id, so they include every client sharing it.
         """
-        if self._limiter is None:
+        limiter = self._transport.limiter()
+        if limiter is None:
             return {}
         uid = await self.uid()
-        return {ep: s for (u, ep), s in self._limiter.stats().items() if u == uid}
+        return {ep: s for (u, ep), s in limiter.stats().items() if u == uid}
 
     async def sync_clock(self) -> float:
         """Learns the offset to OKX's clock now (done by itself on a 50102)."""

@@ -289,7 +289,7 @@ async def test_rate_limit_error_after_retries(mocked: RecordingResponses, creds:
         {"status": 200, "payload": {"code": "50004", "msg": "Endpoint request timeout"}},
         {"status": 503, "payload": {"code": "50001", "msg": "Service temporarily unavailable"}},
         {"status": 500, "body": b"internal error"},
-        {"exception": asyncio.TimeoutError()},
+        {"exception": TimeoutError()},
         {"exception": aiohttp.ServerDisconnectedError()},
     ],
 )
@@ -452,3 +452,18 @@ def test_client_repr_hides_secrets(creds: Credentials) -> None:
 def test_client_rejects_bad_options(creds: Credentials, kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         OnchainEarnClient(creds, rate_limit=False, **kwargs)
+
+
+def test_client_built_before_the_event_loop(creds: Credentials) -> None:
+    # The shared limiter belongs to a running loop: building a client must not need one.
+    client = OnchainEarnClient(creds)
+
+    async def use() -> int:
+        with RecordingResponses() as m:
+            m.get(f"{EARN}/offers", payload=doc_example("offers"))
+            async with client:
+                offers = await client.get_offers()
+                assert (await client.rate_limit_stats())["offers"].sent == 1
+                return len(offers)
+
+    assert asyncio.run(use()) == 1

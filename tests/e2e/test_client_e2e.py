@@ -193,3 +193,4 @@ async def test_two_keys_of_one_user_share_a_budget() -> None:
         # Eight requests on one 3/s budget need at least two full windows.
         assert elapsed >= 2.0
         assert stats["offers"].sent == 8 and stats["offers"].waited >= 5
+
