@@ -33,6 +33,7 @@ from .errors import (
     TimestampError,
     WrongHostError,
 )
+from .fleet import AccountResult, Fleet, FleetError, FleetResults, FleetStats, FleetStream
 from .models import (
     ActiveOrder,
     Earning,
@@ -50,6 +51,7 @@ from .models import (
     RealizedEarning,
 )
 from .pagination import HistoryPage, OrderHistoryPager
+from .trading import TradeEvent, new_tag
 
 __version__ = "0.1.0"
 
@@ -59,6 +61,7 @@ __all__ = [
     "HOST_US",
     "HOST_WWW",
     "AboveMaximumError",
+    "AccountResult",
     "ActiveOrder",
     "AuthenticationError",
     "BelowMinimumError",
@@ -71,6 +74,11 @@ __all__ = [
     "Endpoint",
     "FastRedemption",
     "FinanceError",
+    "Fleet",
+    "FleetError",
+    "FleetResults",
+    "FleetStats",
+    "FleetStream",
     "HistoryOrder",
     "HistoryPage",
     "InsufficientBalanceError",
@@ -100,7 +108,9 @@ __all__ = [
     "ServiceUnavailableError",
     "SoldOutError",
     "TimestampError",
+    "TradeEvent",
     "WrongHostError",
     "__version__",
+    "new_tag",
     "sign",
 ]

@@ -404,9 +404,9 @@ class OnchainEarnClient:
         """Pages through order history (see :class:`OrderHistoryPager`).
 
         ``async for order in client.iter_order_history(ccy="DOT")`` yields every order,
-        newest first, following ``after``. With ``before`` it walks forward to the
-        newest order, oldest first. ``since``/``until`` bound ``purchased_time`` and
-        stop the walk early.
+        newest first, following ``after``. With ``before`` alone it walks forward to the
+        newest order, oldest first; with both, backward through the orders between.
+        ``since``/``until`` bound ``purchased_time`` and stop the walk early.
         """
         _limit(limit)
         for name, value in (("since", since), ("until", until)):

@@ -45,12 +45,22 @@ class OrderHistoryPager:
 
     ``await pager`` returns the first page as OKX sends it; ``async for order in
     pager`` yields every order once (newest first, or oldest first when walking
-    forward from ``before``); ``pager.pages()`` yields :class:`HistoryPage` objects;
-    ``pager.cursor`` is the id to resume from. ``since``/``until`` (on
+    forward from ``before`` alone; with both ``after`` and ``before`` it walks backward
+    through the orders strictly between them); ``pager.pages()`` yields
+    :class:`HistoryPage` objects; ``pager.cursor`` is the id to resume from. ``since``/``until`` (on
     ``purchased_time``) stop the walk early, since OKX has no server-side time filter.
     """
 
-    __slots__ = ("_cursor", "_fetch", "_forward", "_limit", "_pages_fetched", "_since", "_until")
+    __slots__ = (
+        "_cursor",
+        "_fetch",
+        "_floor",
+        "_forward",
+        "_limit",
+        "_pages_fetched",
+        "_since",
+        "_until",
+    )
 
     def __init__(
         self,
@@ -65,6 +75,9 @@ class OrderHistoryPager:
         self._fetch = fetch
         self._forward = before is not None and after is None
         self._cursor = before if self._forward else after
+        # Both given: walk backward from `after`, never below `before` (OKX reads the
+        # pair as "strictly between").
+        self._floor = before if after is not None else None
         self._limit = limit
         self._since = since
         self._until = until
@@ -86,7 +99,7 @@ class OrderHistoryPager:
         return self._pages_fetched
 
     def __await__(self) -> Generator[object, None, list[HistoryOrder]]:
-        after, before = (None, self._cursor) if self._forward else (self._cursor, None)
+        after, before = (None, self._cursor) if self._forward else (self._cursor, self._floor)
         return self._get(after, before).__await__()
 
     async def _get(self, after: str | None, before: str | None) -> list[HistoryOrder]:
@@ -121,8 +134,10 @@ class OrderHistoryPager:
         return self._until is None or t <= self._until, False
 
     async def _backward_pages(self) -> AsyncIterator[HistoryPage]:
+        floor = self._floor
+        floor_key = _id_key(floor) if floor is not None else None
         while True:
-            page = await self._get(self._cursor, None)
+            page = await self._get(self._cursor, floor)
             bound = self._cursor
             kept: list[HistoryOrder] = []
             stop = len(page) < self._limit
@@ -130,6 +145,9 @@ class OrderHistoryPager:
                 # Strictly older than the cursor: an order is never yielded twice.
                 if bound is not None and _id_key(order.ord_id) >= _id_key(bound):
                     continue
+                if floor_key is not None and _id_key(order.ord_id) <= floor_key:
+                    stop = True
+                    break
                 keep, done = self._in_range(order)
                 if done:
                     stop = True

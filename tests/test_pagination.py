@@ -146,3 +146,12 @@ async def test_property_every_order_once(
     else:
         got = await collect(h.pager(after=str(start), before=None))
         assert got == sorted((i for i in ids if i < start), reverse=True)
+
+
+async def test_after_and_before_walk_strictly_between() -> None:
+    h = FakeHistory(500, 50)
+    got = await collect(h.pager(after="400", before="123"))
+    assert got == list(range(399, 123, -1))
+    assert all(b == "123" for _, b in h.calls)
+    first = await h.pager(after="400", before="390")
+    assert [o.ord_id for o in first] == [str(i) for i in range(399, 390, -1)]
