@@ -1,0 +1,581 @@
+"""The ``okx-earn`` commands (click). Imported only when click and rich are installed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from .. import __version__
+from .._constants import DEFAULT_RECONCILE_TIMEOUT
+from ..client import OnchainEarnClient
+from ..models import InvestData, OrderState
+from ..trading import new_tag
+from ._config import HOSTS, ConfigError, Profile, default_config_path, resolve_profile
+from ._errors import ExitCode, Failure, describe_failure
+from ._output import (
+    ACK_COLUMNS,
+    ACTIVE_COLUMNS,
+    HISTORY_COLUMNS,
+    OFFER_COLUMNS,
+    Format,
+    Row,
+    ack_row,
+    active_row,
+    history_row,
+    offer_row,
+    render,
+)
+
+__all__ = ["cli"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+_STATES = {s.name.lower(): s for s in OrderState if s is not OrderState.COMPLETED}
+
+
+# --- parameter types ----------------------------------------------------------------
+
+
+def _amount(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Decimal | None:
+    """A positive decimal amount, kept exact."""
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.strip())
+    except InvalidOperation:
+        raise click.BadParameter(f"{value!r} is not a number")
+    if not amount.is_finite() or amount <= 0:
+        raise click.BadParameter(f"{value!r} must be an amount above zero")
+    return amount
+
+
+def _instant(value: str | None, *, end_of_day: bool) -> datetime | None:
+    """An ISO date (``2024-05-01``) or date-time (``2024-05-01T12:00:00Z``), in UTC.
+
+    With ``end_of_day`` a bare date means the last millisecond of that day, so
+    ``--until 2024-05-01`` includes the whole of May 1st. Naive times are UTC.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            moment = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+            return moment + timedelta(days=1, milliseconds=-1) if end_of_day else moment
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date (2024-05-01) or date-time (2024-05-01T12:00Z)"
+        )
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _since(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    return _instant(value, end_of_day=False)
+
+
+def _until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
+    return _instant(value, end_of_day=True)
+
+
+# --- shared plumbing ----------------------------------------------------------------
+
+
+def _api_options(f: F) -> F:
+    """The options every endpoint command takes: where the key comes from, and output."""
+    options = [
+        click.option(
+            "--profile",
+            "-p",
+            metavar="NAME",
+            help="Profile of the profiles file to use (one per sub-account).",
+        ),
+        click.option(
+            "--config",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help=f"Profiles file (TOML). Default: {default_config_path()}",
+        ),
+        click.option(
+            "--host",
+            metavar="|".join(HOSTS) + "|URL",
+            help="REST host: www (default), openapi, us (US/AU accounts), eea (EEA"
+            " accounts) or an http(s) URL. Overrides the profile's host.",
+        ),
+        click.option(
+            "--demo/--live",
+            default=None,
+            help="Demo trading (x-simulated-trading: 1; needs a demo key) or live."
+            " Default: the profile's setting, else live.",
+        ),
+        click.option(
+            "--format",
+            "-f",
+            "fmt",
+            type=click.Choice(["table", "json", "csv"]),
+            default="table",
+            show_default=True,
+            help="Output format; json and csv carry exact decimal strings.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=10.0,
+            show_default=True,
+            help="Seconds to wait for each answer.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _trade_options(f: F) -> F:
+    """The option of the trade commands: how long to look for an unknown outcome."""
+    option = click.option(
+        "--reconcile-timeout",
+        type=click.FloatRange(min=0),
+        default=DEFAULT_RECONCILE_TIMEOUT,
+        show_default=True,
+        help="When no answer comes back, look this many seconds for the order before"
+        " giving up (exit code 6). The trade is never re-sent.",
+    )
+    return option(f)
+
+
+def _fail(failure: Failure) -> NoReturn:
+    click.secho(failure.message, fg="red", err=True)
+    sys.exit(int(failure.code))
+
+
+def _fail_for(exc: Exception, **context: Any) -> NoReturn:
+    """Exits with the code and message for ``exc``; re-raises what the CLI does not know."""
+    failure = describe_failure(exc, **context)
+    if failure is None:
+        raise exc
+    _fail(failure)
+
+
+def _profile(common: dict[str, Any]) -> Profile:
+    try:
+        return resolve_profile(
+            profile=common["profile"],
+            config=common["config"],
+            host=common["host"],
+            demo=common["demo"],
+        )
+    except ConfigError as exc:
+        _fail_for(exc)
+
+
+def _execute(
+    common: dict[str, Any],
+    call: Callable[[OnchainEarnClient], Awaitable[list[Row]]],
+    *,
+    title: str,
+    columns: Sequence[str],
+    tag: str | None = None,
+) -> None:
+    """Builds the client, runs one call, renders its rows or exits with the right code."""
+    profile = _profile(common)
+    # Only the trade commands have the option; reads never reconcile.
+    reconcile_timeout: float = common.get("reconcile_timeout", DEFAULT_RECONCILE_TIMEOUT)
+
+    async def run() -> list[Row]:
+        async with OnchainEarnClient(
+            profile.credentials,
+            base_url=profile.host,
+            demo=profile.demo,
+            timeout=common["timeout"],
+            reconcile_timeout=reconcile_timeout,
+        ) as client:
+            return await call(client)
+
+    try:
+        rows = asyncio.run(run())
+    except Exception as exc:
+        _fail_for(exc, host=profile.host, source=profile.source, tag=tag)
+    fmt: Format = common["fmt"]
+    render(rows, fmt, sys.stdout, title=title, columns=columns)
+
+
+# --- the commands -------------------------------------------------------------------
+
+
+@click.group(context_settings=_CONTEXT)
+@click.version_option(__version__, prog_name="okx-earn")
+def cli() -> None:
+    """OKX On-chain earn from the command line.
+
+    \b
+    Credentials: OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE (and optionally
+    OKX_UID), or a profiles file (--config, --profile).
+    Exit codes: 0 ok; 2 usage or configuration; 3 authentication; 4 other OKX
+    error; 5 network; 6 trade outcome unknown (check before retrying).
+
+    \b
+    No key yet? `okx-earn demo` runs a whole treasury day on the embedded
+    simulator, and `okx-earn simulate` serves it for these commands.
+    """
+
+
+@cli.command()
+@click.option("--ccy", help="Only products investing this currency.")
+@click.option("--product-id", help="Only this product.")
+@click.option("--protocol-type", help="Protocol type (defi).")
+@_api_options
+def offers(
+    ccy: str | None, product_id: str | None, protocol_type: str | None, **common: Any
+) -> None:
+    """List On-chain earn products (GET /api/v5/finance/staking-defi/offers)."""
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        found = await client.get_offers(ccy=ccy, product_id=product_id, protocol_type=protocol_type)
+        return [offer_row(o) for o in found]
+
+    _execute(common, call, title="Offers", columns=OFFER_COLUMNS)
+
+
+@cli.command()
+@click.option("--ccy", help="Only orders in this currency.")
+@click.option("--product-id", help="Only orders of this product.")
+@click.option("--protocol-type", help="Protocol type (defi).")
+@click.option(
+    "--state",
+    type=click.Choice(list(_STATES)),
+    help="Only orders in this state.",
+)
+@_api_options
+def active(
+    ccy: str | None,
+    product_id: str | None,
+    protocol_type: str | None,
+    state: str | None,
+    **common: Any,
+) -> None:
+    """List orders in progress (GET /api/v5/finance/staking-defi/orders-active)."""
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        found = await client.get_active_orders(
+            ccy=ccy,
+            product_id=product_id,
+            protocol_type=protocol_type,
+            state=_STATES[state] if state else None,
+        )
+        return [active_row(o) for o in found]
+
+    _execute(common, call, title="Active orders", columns=ACTIVE_COLUMNS)
+
+
+@cli.command()
+@click.option("--ccy", help="Only orders in this currency.")
+@click.option("--product-id", help="Only orders of this product.")
+@click.option("--protocol-type", help="Protocol type (defi).")
+@click.option(
+    "--since",
+    metavar="DATE",
+    callback=_since,
+    help="Only orders purchased at or after this ISO date or date-time (UTC).",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    callback=_until,
+    help="Only orders purchased at or before this ISO date (inclusive) or date-time.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Show at most this many orders (newest first).",
+)
+@click.option(
+    "--all",
+    "all_",
+    is_flag=True,
+    help="Page through every order (progress on stderr); --limit is ignored.",
+)
+@_api_options
+def history(
+    ccy: str | None,
+    product_id: str | None,
+    protocol_type: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    all_: bool,
+    **common: Any,
+) -> None:
+    """List completed orders, newest first (GET /api/v5/finance/staking-defi/orders-history).
+
+    Pages with `after` as needed; --since/--until stop the walk at the range's end
+    (OKX has no time filter, so the newer orders are still read).
+    """
+    wanted = None if all_ else limit
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        pager = client.iter_order_history(
+            ccy=ccy,
+            product_id=product_id,
+            protocol_type=protocol_type,
+            since=since,
+            until=until,
+            limit=100 if wanted is None else min(wanted, 100),
+        )
+        rows: list[Row] = []
+        console = Console(stderr=True)
+        with Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+            disable=not all_ or not console.is_terminal,
+        ) as progress:
+            task = progress.add_task("paging order history", total=None)
+            async for page in pager.pages():
+                for order in page.orders:
+                    rows.append(history_row(order))
+                    if wanted is not None and len(rows) >= wanted:
+                        return rows
+                progress.update(
+                    task,
+                    description=f"paging order history: {len(rows):,} orders,"
+                    f" {pager.pages_fetched} pages",
+                )
+        return rows
+
+    _execute(common, call, title="Order history", columns=HISTORY_COLUMNS)
+
+
+@cli.command()
+@click.option("--product-id", required=True, help="The product to invest in (see `offers`).")
+@click.option("--ccy", required=True, help="Currency to invest.")
+@click.option(
+    "--amt", required=True, metavar="AMOUNT", callback=_amount, help="Amount to invest (exact)."
+)
+@click.option("--term", help="Term in days; required for fixed-term products.")
+@click.option(
+    "--tag",
+    help="Order tag, 1-16 letters and digits. Default: a random one, printed, to look the"
+    " order up if the outcome is unknown.",
+)
+@_api_options
+@_trade_options
+def purchase(
+    product_id: str,
+    ccy: str,
+    amt: Decimal,
+    term: str | None,
+    tag: str | None,
+    **common: Any,
+) -> None:
+    """Invest in a product (POST /api/v5/finance/staking-defi/purchase).
+
+    Never re-sent when its outcome is unknown: exit code 6 then says how to check.
+    """
+    tag = tag or new_tag("cli")
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        ack = await client.purchase(
+            product_id=product_id,
+            invest_data=[InvestData(ccy=ccy, amt=amt)],
+            term=term,
+            tag=tag,
+        )
+        return [ack_row("purchase", ack)]
+
+    _execute(common, call, title="Purchase sent", columns=ACK_COLUMNS, tag=tag)
+
+
+@cli.command()
+@click.option("--ord-id", required=True, help="The order to redeem.")
+@click.option("--allow-early", is_flag=True, help="Redeem a fixed-term order before it matures.")
+@click.option("--protocol-type", default="defi", show_default=True, help="Protocol type.")
+@_api_options
+@_trade_options
+def redeem(ord_id: str, allow_early: bool, protocol_type: str, **common: Any) -> None:
+    """Redeem an order (POST /api/v5/finance/staking-defi/redeem)."""
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        ack = await client.redeem(
+            ord_id=ord_id, protocol_type=protocol_type, allow_early_redeem=allow_early
+        )
+        return [ack_row("redeem", ack)]
+
+    _execute(common, call, title="Redemption sent", columns=ACK_COLUMNS)
+
+
+@cli.command()
+@click.option("--ord-id", required=True, help="The purchase or redemption to cancel.")
+@click.option("--protocol-type", default="defi", show_default=True, help="Protocol type.")
+@_api_options
+@_trade_options
+def cancel(ord_id: str, protocol_type: str, **common: Any) -> None:
+    """Cancel a pending purchase or a redemption (POST /api/v5/finance/staking-defi/cancel)."""
+
+    async def call(client: OnchainEarnClient) -> list[Row]:
+        ack = await client.cancel(ord_id=ord_id, protocol_type=protocol_type)
+        return [ack_row("cancel", ack)]
+
+    _execute(common, call, title="Cancellation sent", columns=ACK_COLUMNS)
+
+
+# --- the simulator ------------------------------------------------------------------
+
+
+async def _until_stopped(duration: float | None) -> None:
+    """Returns on SIGINT or SIGTERM, or after ``duration`` seconds if given."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Also when the shell started us with SIGINT ignored (a background job).
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), duration)
+
+
+@cli.command()
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
+              help="TCP port (0 picks a free one).")  # fmt: skip
+@click.option("--bind", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--accounts", type=click.IntRange(min=1), default=5, show_default=True,
+              help="User ids: the main account and its sub-accounts.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of all data.")
+@click.option("--history-orders", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Completed orders per account.")  # fmt: skip
+@click.option("--no-rate-limit", is_flag=True, help="Do not enforce OKX's rate limits.")
+@click.option(
+    "--profiles",
+    "profiles_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the test keys as a profiles file."
+    f" Default: {default_config_path().with_name('simulator.toml')}",
+)
+@click.option("--duration", type=click.FloatRange(min=0, min_open=True), hidden=True,
+              help="Stop after this many seconds (for scripts and tests).")  # fmt: skip
+def simulate(
+    port: int,
+    bind: str,
+    accounts: int,
+    seed: int,
+    history_orders: int,
+    no_rate_limit: bool,
+    profiles_path: Path | None,
+    duration: float | None,
+) -> None:
+    """Serve the embedded OKX simulator until Ctrl-C.
+
+    Writes a profiles file with one test key per account, usable by every command
+    with --config (the file sets the host, so no --host is needed).
+    """
+    from ..simulator import Simulator
+    from ._config import write_profiles
+
+    path = profiles_path or default_config_path().with_name("simulator.toml")
+    if path.resolve() == default_config_path().resolve():
+        _fail(Failure(ExitCode.USAGE, f"refusing to overwrite your profiles file {path}"))
+
+    async def run() -> None:
+        sim = Simulator(
+            accounts,
+            host=bind,
+            port=port,
+            seed=seed,
+            history_orders=history_orders,
+            rate_limit=not no_rate_limit,
+        )
+        await sim.start()
+        try:
+            names = write_profiles(path, sim.credentials, host=sim.base_url)
+            limits = "off" if no_rate_limit else "on (per user id, as OKX)"
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            click.echo(
+                f"OKX On-chain earn simulator listening on {sim.base_url}\n"
+                f"  {accounts} accounts, rate limits {limits}, seed {seed}\n"
+                f"  test keys written to {path} (profiles: {shown})\n"
+                f"  try: okx-earn offers --config {path} --profile {names[0]}\n"
+                "Press Ctrl-C to stop."
+            )
+            await _until_stopped(duration)
+        finally:
+            await sim.stop()
+        click.echo("stopped")
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    except OSError as exc:
+        _fail(Failure(ExitCode.USAGE, f"cannot listen on {bind}:{port}: {exc.strerror or exc}"))
+
+
+# --- the demo -----------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--accounts", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Sub-accounts to run, concurrently.")  # fmt: skip
+@click.option("--seconds", type=click.FloatRange(min=0, min_open=True), default=20.0,
+              show_default=True, help="Length of the treasury day.")  # fmt: skip
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of data and choices.")
+@click.option("--history-orders", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Completed orders per account to page through.")  # fmt: skip
+@click.option("--concurrency", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Requests on the wire at once, over all accounts.")  # fmt: skip
+@click.option("--quiet", "-q", is_flag=True, help="No live progress; only the summary.")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "json"]), default="table",
+              show_default=True, help="Summary format.")  # fmt: skip
+def demo(
+    accounts: int,
+    seconds: float,
+    seed: int,
+    history_orders: int,
+    concurrency: int,
+    quiet: bool,
+    fmt: str,
+) -> None:
+    """Run a treasury day on the embedded simulator: no credentials needed.
+
+    Many sub-accounts at once, each through its own OnchainEarnClient with rate
+    limiting on, over one shared connection pool: discover offers, invest idle
+    balances in the best-APY products, page the whole order history, redeem and
+    cancel some orders. Ends with a summary; exits 1 if any request was refused
+    for its rate (429), else 0.
+    """
+    from ._demo import run_demo
+    from ._view import DemoView, print_report, report_json
+
+    err = Console(stderr=True)
+    try:
+        with DemoView(err, quiet=quiet) as view:
+            report = asyncio.run(
+                run_demo(
+                    accounts,
+                    seconds,
+                    seed,
+                    history_orders=history_orders,
+                    concurrency=concurrency,
+                    on_progress=view,
+                )
+            )
+    except KeyboardInterrupt:
+        _fail(Failure(ExitCode.DEMO_FAILED, "interrupted"))
+    if fmt == "json":
+        click.echo(report_json(report))
+    else:
+        print_report(report, sys.stdout)
+    sys.exit(int(ExitCode.OK if report.ok else ExitCode.DEMO_FAILED))

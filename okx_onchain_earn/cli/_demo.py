@@ -1,0 +1,702 @@
+"""A treasury day across many sub-accounts, on the embedded simulator.
+
+Every account is driven through the real :class:`OnchainEarnClient` (rate limiting on,
+the process-wide limiter) over loopback against :func:`run_simulator`, all clients
+sharing one aiohttp session. Per account, concurrently:
+
+* **backfill**: page the whole order history with ``iter_order_history``, summing the
+  realized earnings per currency;
+* **treasury rounds** until the time budget: refresh offers; put idle balances into
+  the best-APY purchasable product of each currency (within min/max and balance,
+  tagged); list active orders; redeem some earning orders (fixed terms early, which
+  some products refuse), cancel some pending purchases and redemptions; poll the
+  history forward from the backfill's newest order for orders completed since.
+
+Finance errors (a race with an order's state, a product refusing early redemption…)
+are counted: they are part of a realistic day. A trade whose outcome is unknown is
+looked up by the client (a purchase by its tag), never re-sent; the clients' journal
+counts those found. Nothing here imports click or rich; the CLI renders the
+:class:`DemoReport` and the :class:`DemoProgress` snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import ROUND_DOWN, Decimal
+from typing import TypeVar
+
+import aiohttp
+
+from ..client import OnchainEarnClient
+from ..endpoints import EARN_ENDPOINTS, ORDERS_HISTORY
+from ..errors import FinanceError, OkxAPIError, OkxError, OrderOutcomeUnknownError
+from ..models import ActiveOrder, HistoryOrder, InvestData, Offer, OrderState, ProductState
+from ..simulator import Simulator, run_simulator
+from ..trading import TradeEvent
+
+__all__ = ["DemoProgress", "DemoReport", "RateSummary", "run_demo"]
+
+#: Seconds allowed after the budget for work in flight before it is cancelled.
+GRACE_SECONDS = 3.0
+#: Longest the simulator may make account books before the loop serves requests again.
+_OPENING_SLICE = 0.02
+_CENT = Decimal("0.01")
+_ZERO = Decimal(0)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RateSummary:
+    """Requests per second achieved per user id, over the accounts.
+
+    Attributes:
+        minimum: The slowest account's rate.
+        median: The median account's rate.
+        maximum: The fastest account's rate.
+        limit: OKX's limit for the endpoint, per user id.
+        samples: Accounts measured.
+    """
+
+    minimum: float
+    median: float
+    maximum: float
+    limit: float
+    samples: int
+
+    @classmethod
+    def of(cls, rates: list[float], limit: float) -> RateSummary | None:
+        """Summarizes per-account rates, or ``None`` when there are none."""
+        if not rates:
+            return None
+        return cls(min(rates), statistics.median(rates), max(rates), limit, len(rates))
+
+
+@dataclass(frozen=True, slots=True)
+class DemoProgress:
+    """A snapshot of a running demo, for live display.
+
+    Attributes:
+        elapsed: Seconds since the day started.
+        seconds: The time budget.
+        accounts: Accounts driven.
+        opened: Accounts whose books the simulator has made; each starts its day then.
+        backfilled: Accounts whose whole history has been paged.
+        requests: Requests sent by all clients.
+        rate_limited: 429 answers received by the clients.
+        sim_refused: Requests the simulator refused for exceeding a limit.
+        orders_paged: History orders read.
+        purchases: Purchases accepted.
+        redeems: Redemptions accepted.
+        cancels: Cancellations accepted.
+        finance_errors: Trades refused by an On-chain earn business rule.
+    """
+
+    elapsed: float
+    seconds: float
+    accounts: int
+    opened: int
+    backfilled: int
+    requests: int
+    rate_limited: int
+    sim_refused: int
+    orders_paged: int
+    purchases: int
+    redeems: int
+    cancels: int
+    finance_errors: int
+
+
+@dataclass(slots=True)
+class DemoReport:
+    """The numbers of one demo run.
+
+    Attributes:
+        accounts: Sub-accounts (user ids) driven.
+        seconds: The time budget.
+        seed: Simulator and decision seed.
+        opened: Accounts whose books the simulator made (each starts its day then).
+        opening_seconds: Seconds into the day when the simulator had made the last
+            account's books, or ``None`` if it had not by the end.
+        elapsed: Wall seconds the day took.
+        cut_short: Work was still running after the grace period and was cancelled.
+        requests: Requests sent by all clients (retries included).
+        requests_by_endpoint: The same, by endpoint name.
+        retries: Requests re-sent by the clients.
+        rate_limited: 429 answers the clients received (must be 0).
+        sim_accepted: Requests the simulator accepted.
+        sim_refused: Requests the simulator refused for exceeding a limit (must be 0).
+        sim_by_uid: Requests the simulator accepted, per user id and endpoint name.
+        orders_paged: History orders read (backfill and forward polls).
+        history_pages: History requests made by the pagers.
+        backfilled: Accounts whose whole history was paged.
+        history_rate: History requests/s per user id while backfilling (whole
+            windows from the first answer).
+        peak_per_uid: Per endpoint, the most answers one user id got within any one
+            window (one second): at most the endpoint's limit.
+        purchases: Purchases accepted.
+        redeems: Redemptions accepted.
+        cancels: Cancellations accepted.
+        reconciled: Trades whose outcome was unknown at first and which the client
+            then found (purchases by tag).
+        outcome_unknown: Trades whose outcome stayed unknown.
+        finance_errors: Business-rule refusals, by ``"code Class"``.
+        other_errors: Other OKX or transport errors, by ``"code Class"``.
+        invested: Amounts purchased, per currency.
+        earnings: Realized earnings of the orders paged, per currency.
+    """
+
+    accounts: int
+    seconds: float
+    seed: int
+    opened: int = 0
+    opening_seconds: float | None = None
+    elapsed: float = 0.0
+    cut_short: bool = False
+    requests: int = 0
+    requests_by_endpoint: dict[str, int] = field(default_factory=dict)
+    retries: int = 0
+    rate_limited: int = 0
+    sim_accepted: int = 0
+    sim_refused: int = 0
+    sim_by_uid: dict[str, dict[str, int]] = field(default_factory=dict)
+    orders_paged: int = 0
+    history_pages: int = 0
+    backfilled: int = 0
+    history_rate: RateSummary | None = None
+    peak_per_uid: dict[str, int] = field(default_factory=dict)
+    purchases: int = 0
+    redeems: int = 0
+    cancels: int = 0
+    reconciled: int = 0
+    outcome_unknown: int = 0
+    finance_errors: dict[str, int] = field(default_factory=dict)
+    other_errors: dict[str, int] = field(default_factory=dict)
+    invested: dict[str, Decimal] = field(default_factory=dict)
+    earnings: dict[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """True when no request was refused for its rate, by the client's or the server's
+        count."""
+        return self.rate_limited == 0 and self.sim_refused == 0
+
+    def rate_per_uid(self, endpoint: str) -> RateSummary | None:
+        """Mean requests/s per user id to ``endpoint`` over the whole day."""
+        limit = next((e.limit / e.window for e in EARN_ENDPOINTS if e.name == endpoint), 0.0)
+        if self.elapsed <= 0:
+            return None
+        rates = [by.get(endpoint, 0) / self.elapsed for by in self.sim_by_uid.values()]
+        return RateSummary.of(rates, limit)
+
+
+def _sustained_rate(answers: list[float], window: float) -> float | None:
+    """Answers per second over the whole windows from the first answer, or ``None``.
+
+    A pacer that sends ``limit`` at once, then waits, makes ``(n - 1) / span``
+    overstate its rate; counting whole windows does not.
+    """
+    if len(answers) < 2:
+        return None
+    first = answers[0]
+    whole = int((answers[-1] - first) // window)
+    if whole < 1:
+        return None
+    end = first + whole * window
+    return sum(1 for t in answers if t < end) / (whole * window)
+
+
+def _peak(answers: list[float], window: float) -> int:
+    """The most answers within any ``window``-long span (``answers`` sorted)."""
+    peak = lo = 0
+    for hi, t in enumerate(answers):
+        while answers[lo] <= t - window:
+            lo += 1
+        peak = max(peak, hi - lo + 1)
+    return peak
+
+
+class _AnswerLog:
+    """When each answer arrived, per (API key, endpoint name), from aiohttp's tracing.
+
+    The time is taken when the response headers arrive, before the client releases its
+    rate-limit slot, so these times show the pacing as precisely as the client sees it.
+    """
+
+    def __init__(self) -> None:
+        self.times: dict[tuple[str, str], list[float]] = {}
+        self._names = {ep.path: ep.name for ep in EARN_ENDPOINTS}
+
+    def trace_config(self) -> aiohttp.TraceConfig:
+        """A trace config to give the shared session."""
+        config = aiohttp.TraceConfig()
+        config.on_request_end.append(self._on_end)
+        return config
+
+    async def _on_end(
+        self,
+        _session: aiohttp.ClientSession,
+        _ctx: object,
+        params: aiohttp.TraceRequestEndParams,
+    ) -> None:
+        name = self._names.get(params.url.path)
+        key = params.headers.get("OK-ACCESS-KEY")
+        if name is not None and key is not None:
+            self.times.setdefault((key, name), []).append(time.monotonic())
+
+
+def _error_key(exc: OkxAPIError) -> str:
+    return f"{exc.code} {type(exc).__name__}"
+
+
+class _Tally:
+    """Counters shared by every account worker (one event loop: no locks)."""
+
+    def __init__(self) -> None:
+        self.orders_paged = 0
+        self.history_pages = 0
+        self.backfilled = 0
+        self.purchases = 0
+        self.redeems = 0
+        self.cancels = 0
+        self.reconciled = 0
+        self.outcome_unknown = 0
+        self.opened = 0
+        self.finance_errors: Counter[str] = Counter()
+        self.other_errors: Counter[str] = Counter()
+        self.invested: dict[str, Decimal] = {}
+        self.earnings: dict[str, Decimal] = {}
+
+    async def journal(self, event: TradeEvent) -> None:
+        """The clients' trade journal: counts trades found after an unknown outcome."""
+        if event.outcome == "reconciled":
+            self.reconciled += 1
+
+    def add_earnings(self, orders: list[HistoryOrder]) -> None:
+        earnings = self.earnings
+        for order in orders:
+            for e in order.earning_data:
+                amt = e.realized_earnings
+                if amt:
+                    earnings[e.ccy] = earnings.get(e.ccy, _ZERO) + amt
+
+
+class _Account:
+    """One sub-account's treasury day."""
+
+    def __init__(
+        self,
+        index: int,
+        client: OnchainEarnClient,
+        tally: _Tally,
+        *,
+        seed: int,
+        deadline: float,
+        stagger: float,
+        desks: asyncio.Semaphore,
+        backfills: asyncio.Semaphore,
+    ) -> None:
+        self.index = index
+        self.client = client
+        self.tally = tally
+        self.rng = random.Random(f"okx-earn-demo/{seed}/{index}")
+        self.deadline = deadline
+        self.stagger = stagger
+        # Accounts worked on at once, in a treasury round and paging their history.
+        self.desks = desks
+        self.backfills = backfills
+        self.opened = asyncio.Event()  # the simulator has this account's books
+        self.tags = 0
+        self.newest: str | None = None  # newest history order id seen
+        self.backfill_done = asyncio.Event()
+        # (start, end) of a completed backfill, in time.monotonic() seconds.
+        self.backfill_span: tuple[float, float] | None = None
+
+    def time_left(self) -> bool:
+        return time.monotonic() < self.deadline
+
+    async def run(self) -> None:
+        await self.opened.wait()
+        # A fleet does not start in lock-step; neither does the demo.
+        await asyncio.sleep(self.rng.uniform(0, self.stagger))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.backfill())
+            tg.create_task(self.treasury())
+
+    # --- history ----------------------------------------------------------------
+
+    async def backfill(self) -> None:
+        """Pages the whole history, newest first (the pace is measured from its answers).
+
+        Only so many accounts backfill at once: on a saturated machine, accounts that
+        all paged in lock-step would all be unfinished when the day ends.
+        """
+        async with self.backfills:
+            await self._backfill()
+
+    async def _backfill(self) -> None:
+        tally = self.tally
+        pager = self.client.iter_order_history(limit=100)
+        start = time.monotonic()
+        try:
+            async for page in pager.pages():
+                if self.newest is None and page.orders:
+                    self.newest = page.orders[0].ord_id
+                tally.orders_paged += len(page.orders)
+                tally.add_earnings(page.orders)
+        except OkxAPIError as exc:
+            tally.other_errors[_error_key(exc)] += 1
+            return
+        except OkxError as exc:
+            tally.other_errors[type(exc).__name__] += 1
+            return
+        finally:
+            tally.history_pages += pager.pages_fetched
+            self.backfill_done.set()
+        tally.backfilled += 1
+        self.backfill_span = (start, time.monotonic())
+
+    async def poll_history(self) -> None:
+        """Reads the orders completed since the newest one seen (forward paging)."""
+        tally = self.tally
+        pager = self.client.iter_order_history(before=self.newest, limit=100)
+        try:
+            async for page in pager.pages():
+                tally.orders_paged += len(page.orders)
+                tally.add_earnings(page.orders)
+        finally:
+            tally.history_pages += pager.pages_fetched
+        if pager.cursor is not None:
+            self.newest = pager.cursor
+
+    # --- treasury ---------------------------------------------------------------
+
+    async def treasury(self) -> None:
+        """Treasury rounds until the day ends, a short pause between two."""
+        while self.time_left():
+            async with self.desks:
+                await self.round()
+            # A treasury bot polls; it does not spin.
+            await asyncio.sleep(min(self.rng.uniform(0.3, 1.0), self.remaining()))
+
+    async def round(self) -> None:
+        """Offers → purchases → active orders → redeems and cancels → new history."""
+        offers = await self.guard(self.client.get_offers())
+        if offers is not None:
+            await self.invest(offers)
+        if not self.time_left():
+            return
+        active = await self.guard(self.client.get_active_orders())
+        if active is not None:
+            await self.manage(active)
+        if self.backfill_done.is_set() and self.newest is not None and self.time_left():
+            await self.guard(self.poll_history())
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    async def guard(self, call: Awaitable[T]) -> T | None:
+        """Awaits one call, counting the OKX errors a day brings instead of failing.
+
+        Returns ``None`` after a counted error. An unknown trade outcome propagates: the
+        caller decides how to find out what happened.
+        """
+        tally = self.tally
+        try:
+            return await call
+        except FinanceError as exc:
+            tally.finance_errors[_error_key(exc)] += 1
+        except OkxAPIError as exc:
+            tally.other_errors[_error_key(exc)] += 1
+        except OrderOutcomeUnknownError:
+            raise
+        except OkxError as exc:
+            tally.other_errors[type(exc).__name__] += 1
+        return None
+
+    @staticmethod
+    def best_offers(offers: list[Offer]) -> dict[str, Offer]:
+        """The purchasable offer with the highest APY, per currency."""
+        best: dict[str, Offer] = {}
+        for offer in offers:
+            apy = offer.apy
+            if offer.state is not ProductState.PURCHASABLE or apy is None or not offer.invest_data:
+                continue
+            current = best.get(offer.ccy)
+            if current is None or apy > (current.apy or _ZERO):
+                best[offer.ccy] = offer
+        return best
+
+    async def invest(self, offers: list[Offer]) -> None:
+        """Puts part of idle balances into their best products (a few currencies a round)."""
+        best = list(self.best_offers(offers).values())
+        self.rng.shuffle(best)
+        for offer in best[:3]:
+            if not self.time_left():
+                return
+            inv = offer.invest_data[0]
+            bal, lo, hi = inv.bal, inv.min_amt, inv.max_amt
+            if bal is None or lo is None:
+                continue
+            share = Decimal(self.rng.randint(20, 50)) / 100
+            amt = (bal * share).quantize(_CENT, rounding=ROUND_DOWN)
+            if amt < lo:
+                # A small balance goes in whole, if it reaches the minimum.
+                amt = bal.quantize(_CENT, rounding=ROUND_DOWN)
+            if hi is not None:
+                amt = min(amt, hi)
+            if amt >= lo and amt > 0:
+                await self.purchase(offer, amt)
+
+    async def purchase(self, offer: Offer, amt: Decimal) -> None:
+        """Buys ``amt`` of ``offer``, tagged: the client looks an unknown outcome up by
+        the tag (and the journal counts it) instead of re-sending."""
+        self.tags += 1
+        call = self.client.purchase(
+            product_id=offer.product_id,
+            invest_data=[InvestData(ccy=offer.ccy, amt=amt)],
+            term=None if offer.is_flexible else offer.term,
+            tag=f"d{self.index}n{self.tags}",
+        )
+        if await self.trade(call):
+            tally = self.tally
+            tally.purchases += 1
+            tally.invested[offer.ccy] = tally.invested.get(offer.ccy, _ZERO) + amt
+
+    async def manage(self, active: list[ActiveOrder]) -> None:
+        """Redeems some earning orders and cancels some pending purchases or redemptions."""
+        rng = self.rng
+        earning = [o for o in active if o.state is OrderState.EARNING]
+        pending = [o for o in active if o.state in (OrderState.PENDING, OrderState.ONCHAIN)]
+        redeeming = [o for o in active if o.state is OrderState.REDEEMING]
+        tally = self.tally
+        for order in rng.sample(earning, min(len(earning), rng.randint(0, 2))):
+            if not self.time_left():
+                return
+            # Treasury wants liquidity: it asks for early redemption of fixed terms too;
+            # products without it say no (51723), which is counted, not fatal.
+            fixed = order.term not in ("", "0")
+            if await self.trade(self.client.redeem(ord_id=order.ord_id, allow_early_redeem=fixed)):
+                tally.redeems += 1
+        for pool, chance in ((pending, 0.25), (redeeming, 0.2)):
+            for order in pool:
+                if (
+                    rng.random() < chance
+                    and self.time_left()
+                    and await self.trade(self.client.cancel(ord_id=order.ord_id))
+                ):
+                    tally.cancels += 1
+
+    async def trade(self, call: Awaitable[object]) -> bool:
+        """Runs a purchase, redeem or cancel; True when OKX accepted it."""
+        try:
+            return await self.guard(call) is not None
+        except OrderOutcomeUnknownError:
+            # Still unknown after the client looked: the next round's listing shows
+            # what happened, and nothing is re-sent blindly.
+            self.tally.outcome_unknown += 1
+            return False
+
+
+def _progress(
+    started: float,
+    seconds: float,
+    accounts: int,
+    tally: _Tally,
+    clients: list[OnchainEarnClient],
+    sim: Simulator,
+) -> DemoProgress:
+    return DemoProgress(
+        elapsed=time.monotonic() - started,
+        seconds=seconds,
+        accounts=accounts,
+        opened=tally.opened,
+        backfilled=tally.backfilled,
+        requests=sum(c.stats.requests for c in clients),
+        rate_limited=sum(c.stats.rate_limited for c in clients),
+        sim_refused=sim.stats.total_refused,
+        orders_paged=tally.orders_paged,
+        purchases=tally.purchases,
+        redeems=tally.redeems,
+        cancels=tally.cancels,
+        finance_errors=sum(tally.finance_errors.values()),
+    )
+
+
+async def run_demo(
+    accounts: int = 50,
+    seconds: float = 20.0,
+    seed: int = 0,
+    *,
+    history_orders: int = 1000,
+    concurrency: int = 64,
+    on_progress: Callable[[DemoProgress], None] | None = None,
+    progress_interval: float = 0.25,
+) -> DemoReport:
+    """Runs a treasury day on the embedded simulator and reports what happened.
+
+    Args:
+        accounts: Sub-accounts (user ids) to drive, concurrently.
+        seconds: Time budget; no new operation starts after it. Work in flight gets
+            :data:`GRACE_SECONDS` more before it is cancelled (the history backfill is
+            not cut at the budget, only then).
+        seed: Seed of the simulator's data and of every decision.
+        history_orders: Completed orders the simulator generates per account.
+        concurrency: Accounts worked on at once: at most this many in a treasury round
+            and this many paging their history (each sends one request at a time).
+        on_progress: Called every ``progress_interval`` seconds with a snapshot, and
+            once at the end.
+        progress_interval: Seconds between progress snapshots.
+
+    Returns:
+        The report; ``report.ok`` is True when nothing was refused for its rate.
+    """
+    if accounts < 1:
+        raise ValueError("accounts must be at least 1")
+    if seconds <= 0:
+        raise ValueError("seconds must be positive")
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    report = DemoReport(accounts=accounts, seconds=seconds, seed=seed)
+    tally = _Tally()
+    async with run_simulator(
+        accounts=accounts, seed=seed, rate_limit=True, history_orders=history_orders
+    ) as sim:
+        # Each account's round and backfill send one request at a time, so at most
+        # 2 × concurrency are on the wire: the pool never makes one queue (and sign
+        # long before it is sent).
+        connector = aiohttp.TCPConnector(limit=2 * concurrency)
+        log = _AnswerLog()
+        async with aiohttp.ClientSession(
+            connector=connector, trace_configs=[log.trace_config()]
+        ) as session:
+            # Generous timeout: on a busy machine answers are slow, and a trade that
+            # times out has an unknown outcome.
+            clients = [
+                OnchainEarnClient(
+                    creds,
+                    base_url=sim.base_url,
+                    session=session,
+                    timeout=30.0,
+                    journal=tally.journal,
+                    reconcile_timeout=3.0,
+                )
+                for creds in sim.credentials
+            ]
+            started = time.monotonic()
+            deadline = started + seconds
+            stagger = min(1.0, seconds / 10)
+            desks, backfills = asyncio.Semaphore(concurrency), asyncio.Semaphore(concurrency)
+            workers = [
+                _Account(
+                    i,
+                    c,
+                    tally,
+                    seed=seed,
+                    deadline=deadline,
+                    stagger=stagger,
+                    desks=desks,
+                    backfills=backfills,
+                )
+                for i, c in enumerate(clients)
+            ]
+
+            async def open_books() -> None:
+                # The simulator makes an account's books (balances, 1000 orders of
+                # history) on first use, ~10 ms each. Made here in slices of the loop's
+                # time, each account starting once its own are ready, they never stall
+                # the loop for long, and the day does not wait for the last of 1000.
+                slice_end = time.monotonic() + _OPENING_SLICE
+                for account, worker in zip(sim.state.accounts, workers, strict=True):
+                    account.book  # noqa: B018 - made on first access
+                    worker.opened.set()
+                    tally.opened += 1
+                    if time.monotonic() >= slice_end:
+                        await asyncio.sleep(0)
+                        slice_end = time.monotonic() + _OPENING_SLICE
+                report.opening_seconds = time.monotonic() - started
+
+            def snapshot() -> DemoProgress:
+                return _progress(started, seconds, accounts, tally, clients, sim)
+
+            ticker: asyncio.Task[None] | None = None
+            if on_progress is not None:
+                callback = on_progress
+
+                async def tick() -> None:
+                    while True:
+                        callback(snapshot())
+                        await asyncio.sleep(progress_interval)
+
+                ticker = asyncio.create_task(tick())
+            try:
+                async with asyncio.timeout(seconds + GRACE_SECONDS):
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(open_books())
+                        for w in workers:
+                            tg.create_task(w.run())
+            except TimeoutError:
+                report.cut_short = True
+            finally:
+                if ticker is not None:
+                    ticker.cancel()
+                    await asyncio.gather(ticker, return_exceptions=True)
+                for client in clients:
+                    await client.aclose()
+            report.elapsed = time.monotonic() - started
+            if on_progress is not None:
+                on_progress(snapshot())
+        _fill(report, tally, workers, sim, log)
+    return report
+
+
+def _fill(
+    report: DemoReport, tally: _Tally, workers: list[_Account], sim: Simulator, log: _AnswerLog
+) -> None:
+    by_endpoint: Counter[str] = Counter()
+    for w in workers:
+        stats = w.client.stats
+        report.requests += stats.requests
+        report.retries += stats.retries
+        report.rate_limited += stats.rate_limited
+        by_endpoint.update(stats.by_endpoint)
+    report.requests_by_endpoint = dict(sorted(by_endpoint.items()))
+    report.sim_accepted = sim.stats.total_accepted
+    report.sim_refused = sim.stats.total_refused
+    for (uid, name), counts in sim.stats.items():
+        report.sim_by_uid.setdefault(uid, {})[name] = counts.accepted
+    for ep in EARN_ENDPOINTS:
+        peaks = [
+            _peak(log.times.get((w.client.credentials.api_key, ep.name), []), ep.window)
+            for w in workers
+        ]
+        report.peak_per_uid[ep.name] = max(peaks, default=0)
+    rates: list[float] = []
+    window = ORDERS_HISTORY.window
+    for w in workers:
+        if w.backfill_span is not None:
+            lo, hi = w.backfill_span
+            answers = log.times.get((w.client.credentials.api_key, ORDERS_HISTORY.name), [])
+            rate = _sustained_rate([t for t in answers if lo <= t <= hi], window)
+            if rate is not None:
+                rates.append(rate)
+    report.history_rate = RateSummary.of(rates, ORDERS_HISTORY.limit / window)
+    report.orders_paged = tally.orders_paged
+    report.history_pages = tally.history_pages
+    report.backfilled = tally.backfilled
+    report.opened = tally.opened
+    report.purchases = tally.purchases
+    report.redeems = tally.redeems
+    report.cancels = tally.cancels
+    report.reconciled = tally.reconciled
+    report.outcome_unknown = tally.outcome_unknown
+    report.finance_errors = dict(tally.finance_errors.most_common())
+    report.other_errors = dict(tally.other_errors.most_common())
+    report.invested = dict(sorted(tally.invested.items()))
+    report.earnings = dict(sorted(tally.earnings.items()))
