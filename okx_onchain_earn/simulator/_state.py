@@ -935,10 +935,13 @@ class SimState:
         amt_texts: dict[int, str] = {}
         raws: list[bytes] = [b""] * n
         chosen: list[Product] = [products[0]] * n
-        redeemed = self._seed_ms - _HOUR_MS - int(rnd() * 5 * _HOUR_MS)
+        # Ids follow purchase time, as on OKX (an id is given at purchase), so purchase
+        # times walk back with the ids; each order was redeemed some time after.
+        latest_done = self._seed_ms - _HOUR_MS
+        purchased = latest_done - _HOUR_MS - int(rnd() * 5 * _HOUR_MS)
         for i in range(n - 1, -1, -1):
             p, min_e8, rates_e8, zeros = catalogue[int(rnd() * len(catalogue))]
-            held = _DAY_MS + int(rnd() * 59 * _DAY_MS)
+            held = min(_DAY_MS + int(rnd() * 59 * _DAY_MS), latest_done - purchased)
             amt_e8 = min_e8 * (1 + int(rnd() * 400))
             amt_text = amt_texts.get(amt_e8)
             if amt_text is None:
@@ -948,9 +951,9 @@ class SimState:
             else:
                 realized = [_e8_text(amt_e8 * r * held // year_e8) for r in rates_e8]
             tag = _alnum(rng, 4 + int(rnd() * 13)) if rnd() < 0.2 else ""
-            raws[i] = p.history_json(ids[i], amt_text, realized, redeemed - held, redeemed, tag)
+            raws[i] = p.history_json(ids[i], amt_text, realized, purchased, purchased + held, tag)
             chosen[i] = p
-            redeemed -= 30 * 60_000 + int(rnd() * 11.5 * _HOUR_MS)
+            purchased -= 30 * 60_000 + int(rnd() * 11.5 * _HOUR_MS)
 
         # A couple of orders that are earning now, above the history's ids.
         active: dict[int, Order] = {}

@@ -194,3 +194,20 @@ async def test_two_keys_of_one_user_share_a_budget() -> None:
         assert elapsed >= 2.0
         assert stats["offers"].sent == 8 and stats["offers"].waited >= 5
 
+
+
+async def test_since_until_stop_early_on_purchase_time() -> None:
+    async with run_simulator(accounts=1, history_orders=400) as sim:
+        creds = sim.credentials[0]
+        everything = sim.state.account(creds.uid or "").history()
+        async with OnchainEarnClient(creds, base_url=sim.base_url) as client:
+            all_orders = [o async for o in client.iter_order_history()]
+            assert len(all_orders) == len(everything)
+            times = [o.purchased_time for o in all_orders]
+            assert times == sorted(times, reverse=True)  # ids follow purchase time
+            since, until = times[250], times[40]
+            assert since is not None and until is not None
+            pager = client.iter_order_history(since=since, until=until)
+            window = [o.ord_id async for o in pager]
+            assert window == [o.ord_id for o in all_orders[40:251]]
+            assert pager.pages_fetched == 3  # stops early instead of paging all 4
