@@ -42,7 +42,6 @@ import contextlib
 import dataclasses
 import inspect
 import os
-import tomllib
 import weakref
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +68,7 @@ from .auth import Credentials
 from .client import OnchainEarnClient
 from .errors import OkxError
 from .models import ActiveOrder, HistoryOrder, Offer, OrderAck
+from .profiles import read_profiles
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter
@@ -94,8 +94,6 @@ ItemT = TypeVar("ItemT")
 #: and raises the error at once.
 OnError = Literal["defer", "collect", "raise"]
 
-_HOSTS = {"www": C.HOST_WWW, "openapi": C.HOST_OPENAPI, "us": C.HOST_US, "eea": C.HOST_EEA}
-_PROFILE_KEYS = frozenset(("api_key", "secret_key", "passphrase", "uid", "name", "host", "demo"))
 # Client methods that are not per-account requests, or not awaitable.
 _NOT_GATHERABLE = frozenset(("aclose", "iter_order_history"))
 
@@ -444,26 +442,6 @@ class _Clients(Sequence[OnchainEarnClient]):
         return self._fleet._client(index % n)
 
 
-def _profile_text(where: str, table: dict[str, object], key: str) -> str | None:
-    value = table.get(key)
-    if value is None:
-        return None
-    if key == "uid" and isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # an unquoted uid in TOML is an integer
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"{where}: {key} must be a non-empty string")
-    return value
-
-
-def _profile_host(where: str, value: str) -> str:
-    named = _HOSTS.get(value.strip().lower())
-    if named is not None:
-        return named
-    if value.startswith(("https://", "http://")):
-        return value.rstrip("/")
-    raise ValueError(f"{where}: host must be one of {', '.join(_HOSTS)} or an http(s) URL")
-
-
 class Fleet:
     """Many (sub-)accounts over one connection pool, one lazily built client each.
 
@@ -605,54 +583,28 @@ class Fleet:
             **client_options: See :class:`Fleet`.
 
         Raises:
-            ValueError: The file is not valid TOML, a profile is malformed or missing,
-                or profiles name different hosts or demo settings (one fleet, one host).
-            OSError: The file cannot be read.
+            ValueError: The file cannot be read, is not valid TOML, or a profile is
+                malformed (:class:`~okx_onchain_earn.profiles.ProfileError`, a
+                ``ValueError``); a chosen profile is missing; or profiles name
+                different hosts or demo settings (one fleet, one host).
         """
         source = Path(path)
-        with source.open("rb") as f:
-            try:
-                data = tomllib.load(f)
-            except tomllib.TOMLDecodeError as exc:
-                raise ValueError(f"{source} is not valid TOML: {exc}") from None
-        tables = data.get("profiles")
-        if not isinstance(tables, dict):
+        found = read_profiles(source)
+        if not found:
             raise ValueError(f"{source}: no [profiles.NAME] tables")
-        chosen = list(tables) if profiles is None else list(profiles)
+        chosen = list(found) if profiles is None else list(profiles)
         creds: list[Credentials] = []
         hosts: set[str] = set()
         demos: set[bool] = set()
-        for profile in chosen:
-            where = f"{source}: [profiles.{profile}]"
-            table = tables.get(profile)
-            if not isinstance(table, dict):
-                raise ValueError(f"{source}: no profile {profile!r}")
-            unknown = sorted(set(table) - _PROFILE_KEYS)
-            if unknown:
-                raise ValueError(f"{where} has unknown keys: {', '.join(unknown)}")
-            secrets = {
-                k: _profile_text(where, table, k) for k in ("api_key", "secret_key", "passphrase")
-            }
-            missing = [k for k, v in secrets.items() if v is None]
-            if missing:
-                raise ValueError(f"{where} is missing {', '.join(missing)}")
-            host = _profile_text(where, table, "host")
-            if host is not None:
-                hosts.add(_profile_host(where, host))
-            file_demo = table.get("demo")
-            if file_demo is not None:
-                if not isinstance(file_demo, bool):
-                    raise ValueError(f"{where}: demo must be true or false")
-                demos.add(file_demo)
-            creds.append(
-                Credentials(
-                    api_key=secrets["api_key"] or "",
-                    secret_key=secrets["secret_key"] or "",
-                    passphrase=secrets["passphrase"] or "",
-                    uid=_profile_text(where, table, "uid"),
-                    name=_profile_text(where, table, "name") or str(profile),
-                )
-            )
+        for name in chosen:
+            profile = found.get(name)
+            if profile is None:
+                raise ValueError(f"{source}: no profile {name!r}")
+            creds.append(profile.credentials)
+            if profile.host is not None:
+                hosts.add(profile.host)
+            if profile.demo is not None:
+                demos.add(profile.demo)
         if base_url is None:
             if len(hosts) > 1:
                 raise ValueError(f"{source}: profiles name different hosts; pass base_url")

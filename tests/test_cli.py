@@ -37,7 +37,6 @@ from okx_onchain_earn.cli import main
 from okx_onchain_earn.cli._app import cli
 from okx_onchain_earn.cli._config import (
     ConfigError,
-    load_profiles,
     resolve_host,
     resolve_profile,
     write_profiles,
@@ -50,6 +49,7 @@ from okx_onchain_earn.cli._output import (
     Row,
     render,
 )
+from okx_onchain_earn.profiles import read_profiles
 from okx_onchain_earn.simulator import Simulator, run_simulator
 
 T = TypeVar("T")
@@ -441,11 +441,11 @@ def test_simulate_writes_profiles_the_cli_can_use(runner: CliRunner, tmp_path: P
     assert "listening on http://127.0.0.1:" in result.stdout
     assert str(path) in result.stdout
     assert f"--config {path}" in result.stdout
-    profiles = load_profiles(path)
+    profiles = read_profiles(path)
     assert list(profiles) == ["main", "sub001"]
-    assert str(profiles["main"]["host"]).startswith("http://127.0.0.1:")
-    for creds in profiles.values():
-        assert str(creds["secret_key"]) not in result.output
+    assert str(profiles["main"].host).startswith("http://127.0.0.1:")
+    for profile in profiles.values():
+        assert profile.credentials.secret_key not in result.output
 
 
 # --- building blocks --------------------------------------------------------------

@@ -1,0 +1,232 @@
+"""The profiles file: API keys of many (sub-)accounts in one TOML file.
+
+One ``[profiles.NAME]`` table per sub-account (each sub-account has its own keys and
+user id)::
+
+    [profiles.main]
+    api_key = "…"
+    secret_key = "…"
+    passphrase = "…"
+    uid = "4480100000000001"      # optional: saves one lookup (an integer is accepted)
+    name = "treasury"             # optional label (the profile name by default)
+    host = "eea"                  # optional: www | openapi | us | eea | an http(s) URL
+    demo = false                  # optional: demo-trading key
+
+    [profiles.sub1]
+    api_key = "…"
+    secret_key = "…"
+    passphrase = "…"
+
+:func:`read_profiles` reads and checks such a file, :func:`write_profiles` writes one.
+The ``okx-earn`` command and :meth:`~okx_onchain_earn.fleet.Fleet.from_profiles` both
+read it through this module. The file holds secrets: keep it private (mode 0600).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
+from .auth import Credentials
+
+__all__ = [
+    "HOSTS",
+    "Profile",
+    "ProfileError",
+    "read_profiles",
+    "resolve_host",
+    "write_profiles",
+]
+
+#: Host short names (the ``host`` key of a profile, the CLI's ``--host``) and their URLs.
+HOSTS: dict[str, str] = {
+    "www": HOST_WWW,
+    "openapi": HOST_OPENAPI,
+    "us": HOST_US,
+    "eea": HOST_EEA,
+}
+
+_SECRET_KEYS = ("api_key", "secret_key", "passphrase")
+_KEYS = frozenset((*_SECRET_KEYS, "uid", "name", "host", "demo"))
+
+
+class ProfileError(ValueError):
+    """A profiles file cannot be read or is malformed, or a host is unknown.
+
+    The message names the file and the profile at fault, never a secret.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """One ``[profiles.NAME]`` table of a profiles file.
+
+    Attributes:
+        name: The profile's name (the ``NAME`` of ``[profiles.NAME]``).
+        credentials: Its API key; ``credentials.name`` is the ``name`` key, else the
+            profile's name. The secrets never appear in ``repr``.
+        host: The REST base URL its ``host`` key names, or ``None`` if it has none.
+        demo: Its ``demo`` key, or ``None`` if it has none.
+    """
+
+    name: str
+    credentials: Credentials
+    host: str | None
+    demo: bool | None
+
+
+def resolve_host(value: str | None) -> str:
+    """Turns a host name or an http(s) URL into a REST base URL.
+
+    Args:
+        value: ``www``, ``openapi``, ``us`` or ``eea`` (any case), an ``http://`` or
+            ``https://`` URL (a trailing ``/`` is dropped), or ``None`` for ``www``.
+
+    Returns:
+        The base URL, for example ``https://eea.okx.com``.
+
+    Raises:
+        ProfileError: Neither a known name nor an http(s) URL.
+    """
+    if value is None:
+        return HOST_WWW
+    named = HOSTS.get(value.strip().lower())
+    if named is not None:
+        return named
+    if value.startswith(("https://", "http://")) and len(value.split("://", 1)[1]) > 0:
+        return value.rstrip("/")
+    raise ProfileError(
+        f"unknown host {value!r}: use one of {', '.join(HOSTS)} or an http(s):// URL"
+    )
+
+
+def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
+    """Reads and checks every profile of a profiles file.
+
+    Args:
+        path: The profiles file.
+
+    Returns:
+        The profiles by name, in file order (empty when the file has none).
+
+    Raises:
+        ProfileError: The file cannot be read or is not TOML; ``profiles`` is not a
+            table of tables; a profile has an unknown key, lacks ``api_key``,
+            ``secret_key`` or ``passphrase``, has a value that is not a non-empty
+            string (``uid`` may also be an integer), an unknown ``host``, or a
+            ``demo`` that is not true or false.
+    """
+    source = Path(path)
+    try:
+        with source.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError as exc:
+        raise ProfileError(f"profiles file not found: {source}") from exc
+    except OSError as exc:
+        raise ProfileError(f"cannot read profiles file {source}: {exc.strerror or exc}") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ProfileError(f"profiles file {source} is not valid TOML: {exc}") from None
+    tables = data.get("profiles", {})
+    if not isinstance(tables, dict):
+        raise ProfileError(
+            f"{source}: no [profiles.NAME] tables ('profiles' is a {type(tables).__name__})"
+        )
+    return {name: _profile(source, name, table) for name, table in tables.items()}
+
+
+def _profile(source: Path, name: str, table: object) -> Profile:
+    where = f"{source}: [profiles.{name}]"
+    if not isinstance(table, dict):
+        raise ProfileError(f"{where} must be a table")
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ProfileError(
+            f"{where} has unknown keys {', '.join(unknown)} (allowed: {', '.join(sorted(_KEYS))})"
+        )
+    secrets = {key: _text(where, table, key) for key in _SECRET_KEYS}
+    missing = [key for key, value in secrets.items() if value is None]
+    if missing:
+        raise ProfileError(f"{where} is missing {', '.join(missing)}")
+    demo = table.get("demo")
+    if demo is not None and not isinstance(demo, bool):
+        raise ProfileError(f"{where}: demo must be true or false")
+    host = _text(where, table, "host")
+    try:
+        url = None if host is None else resolve_host(host)
+    except ProfileError as exc:
+        raise ProfileError(f"{where}: {exc}") from None
+    credentials = Credentials(
+        api_key=secrets["api_key"] or "",
+        secret_key=secrets["secret_key"] or "",
+        passphrase=secrets["passphrase"] or "",
+        uid=_text(where, table, "uid"),
+        name=_text(where, table, "name") or name,
+    )
+    return Profile(name=name, credentials=credentials, host=url, demo=demo)
+
+
+def _text(where: str, table: Mapping[str, object], key: str) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if key == "uid" and isinstance(value, int) and not isinstance(value, bool):
+        return str(value)  # an unquoted uid in TOML is an integer
+    if not isinstance(value, str) or not value:
+        raise ProfileError(f"{where}: {key} must be a non-empty string")
+    return value
+
+
+def _toml_string(value: str) -> str:
+    out = ['"']
+    for ch in value:
+        if ch in ('"', "\\"):
+            out.append("\\" + ch)
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def write_profiles(
+    path: Path, credentials: Iterable[Credentials], *, host: str, demo: bool = False
+) -> list[str]:
+    """Writes a profiles file (mode 0600) with one profile per key.
+
+    Profiles are named after ``Credentials.name`` (else ``acct<N>``).
+
+    Args:
+        path: File to write (its directory is created).
+        credentials: The keys to write.
+        host: Host every profile uses (a name or URL).
+        demo: Demo flag of every profile.
+
+    Returns:
+        The profile names, in file order.
+    """
+    lines = ["# Written by okx-earn. Contains secrets: keep it private.", ""]
+    names: list[str] = []
+    for i, creds in enumerate(credentials):
+        name = creds.name or f"acct{i}"
+        if not name.replace("-", "").replace("_", "").isalnum():
+            name = f"acct{i}"
+        names.append(name)
+        lines.append(f"[profiles.{name}]")
+        lines.append(f"api_key = {_toml_string(creds.api_key)}")
+        lines.append(f"secret_key = {_toml_string(creds.secret_key)}")
+        lines.append(f"passphrase = {_toml_string(creds.passphrase)}")
+        if creds.uid is not None:
+            lines.append(f"uid = {_toml_string(creds.uid)}")
+        lines.append(f"host = {_toml_string(host)}")
+        lines.append(f"demo = {'true' if demo else 'false'}")
+        lines.append("")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines))
+    return names

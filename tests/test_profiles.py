@@ -1,0 +1,162 @@
+"""The profiles file format, read directly (the CLI and Fleet.from_profiles use it)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from okx_onchain_earn._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
+from okx_onchain_earn.auth import Credentials
+from okx_onchain_earn.profiles import (
+    HOSTS,
+    Profile,
+    ProfileError,
+    read_profiles,
+    resolve_host,
+    write_profiles,
+)
+
+SECRETS = "api_key = 'k'\nsecret_key = 'TOPSECRET'\npassphrase = 'PASSPHRASE'\n"
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "profiles.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_reads_every_profile_in_file_order(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        "[profiles.zeta]\n"
+        "api_key = 'kz'\nsecret_key = 'sz'\npassphrase = 'pz'\n"
+        "uid = '4480100000000001'\nname = 'treasury'\nhost = 'eea'\ndemo = true\n"
+        "[profiles.alpha]\n"
+        "api_key = 'ka'\nsecret_key = 'sa'\npassphrase = 'pa'\n",
+    )
+    profiles = read_profiles(path)
+    assert list(profiles) == ["zeta", "alpha"]
+    assert profiles["zeta"] == Profile(
+        name="zeta",
+        credentials=Credentials("kz", "sz", "pz", uid="4480100000000001", name="treasury"),
+        host=HOST_EEA,
+        demo=True,
+    )
+    # What the file does not say stays None; the label defaults to the profile name.
+    alpha = profiles["alpha"]
+    assert (alpha.host, alpha.demo, alpha.credentials.uid) == (None, None, None)
+    assert alpha.credentials.name == "alpha"
+
+
+def test_accepts_str_paths_and_files_without_profiles(tmp_path: Path) -> None:
+    assert read_profiles(str(_write(tmp_path, "# nothing yet\n"))) == {}
+
+
+def test_integer_uid_becomes_a_string(tmp_path: Path) -> None:
+    path = _write(tmp_path, f"[profiles.a]\n{SECRETS}uid = 4480100000000001\n")
+    assert read_profiles(path)["a"].credentials.uid == "4480100000000001"
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("www", HOST_WWW),
+        ("openapi", HOST_OPENAPI),
+        ("US", HOST_US),
+        (" eea ", HOST_EEA),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("https://proxy.example/okx", "https://proxy.example/okx"),
+    ],
+)
+def test_host_names_and_urls_are_resolved(tmp_path: Path, host: str, url: str) -> None:
+    path = _write(tmp_path, f"[profiles.a]\n{SECRETS}host = '{host}'\n")
+    assert read_profiles(path)["a"].host == url
+
+
+def test_resolve_host() -> None:
+    assert set(HOSTS) == {"www", "openapi", "us", "eea"}
+    assert resolve_host(None) == HOST_WWW
+    assert resolve_host("Eea") == HOST_EEA
+    for bad in ("mars", "ftp://x", "https://", "eea.okx.com"):
+        with pytest.raises(ProfileError, match=r"unknown host .*www, openapi, us, eea"):
+            resolve_host(bad)
+
+
+def test_secrets_are_not_in_repr(tmp_path: Path) -> None:
+    profile = read_profiles(_write(tmp_path, f"[profiles.a]\n{SECRETS}"))["a"]
+    shown = repr(profile) + str(profile)
+    assert "TOPSECRET" not in shown
+    assert "PASSPHRASE" not in shown
+    assert "name='a'" in shown
+
+
+def test_profile_is_frozen(tmp_path: Path) -> None:
+    profile = read_profiles(_write(tmp_path, f"[profiles.a]\n{SECRETS}"))["a"]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        profile.host = HOST_US  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[profiles\n", r"profiles\.toml is not valid TOML"),
+        ("profiles = 3\n", r"no \[profiles\.NAME\] tables \('profiles' is a int\)"),
+        ("[profiles]\na = 'x'\n", r"\[profiles\.a\] must be a table"),
+        (
+            f"[profiles.a]\n{SECRETS}colour = 'x'\nkey = 1\n",
+            r"\[profiles\.a\] has unknown keys colour, key \(allowed: api_key, demo, host,",
+        ),
+        ("[profiles.a]\napi_key = 'k'\n", r"\[profiles\.a\] is missing secret_key, passphrase"),
+        (
+            "[profiles.a]\napi_key = ''\nsecret_key = 's'\npassphrase = 'p'\n",
+            r"\[profiles\.a\]: api_key must be a non-empty string",
+        ),
+        (
+            "[profiles.a]\napi_key = 'k'\nsecret_key = 7\npassphrase = 'p'\n",
+            r"\[profiles\.a\]: secret_key must be a non-empty string",
+        ),
+        (f"[profiles.a]\n{SECRETS}uid = true\n", r"\[profiles\.a\]: uid must be a non-empty"),
+        (f"[profiles.a]\n{SECRETS}uid = 1.5\n", r"\[profiles\.a\]: uid must be a non-empty"),
+        (f"[profiles.a]\n{SECRETS}name = 3\n", r"\[profiles\.a\]: name must be a non-empty"),
+        (f"[profiles.a]\n{SECRETS}host = 3\n", r"\[profiles\.a\]: host must be a non-empty"),
+        (f"[profiles.a]\n{SECRETS}host = 'mars'\n", r"\[profiles\.a\]: unknown host 'mars'"),
+        (f"[profiles.a]\n{SECRETS}demo = 'yes'\n", r"\[profiles\.a\]: demo must be true or"),
+        (f"[profiles.a]\n{SECRETS}demo = 1\n", r"\[profiles\.a\]: demo must be true or false"),
+        # Every profile is checked, not only the first.
+        (f"[profiles.a]\n{SECRETS}[profiles.b]\napi_key = 'k'\n", r"\[profiles\.b\] is missing"),
+    ],
+)
+def test_malformed_files(tmp_path: Path, text: str, message: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ProfileError, match=message) as caught:
+        read_profiles(path)
+    assert str(path) in str(caught.value)
+    assert isinstance(caught.value, ValueError)
+    assert "TOPSECRET" not in str(caught.value)
+
+
+def test_missing_and_unreadable_files(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.toml"
+    with pytest.raises(ProfileError, match=r"profiles file not found: .*absent\.toml") as caught:
+        read_profiles(missing)
+    assert isinstance(caught.value.__cause__, FileNotFoundError)
+    with pytest.raises(ProfileError, match="cannot read profiles file"):
+        read_profiles(tmp_path)  # a directory
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe[profiles]")
+    with pytest.raises(ProfileError, match="not valid TOML"):
+        read_profiles(binary)
+
+
+def test_written_files_read_back(tmp_path: Path) -> None:
+    creds = [
+        Credentials('ke"y', "se\\cret", "pass\nphrase", uid="42", name="main"),
+        Credentials("k2", "s2", "p2", name="sub-1"),
+    ]
+    path = tmp_path / "dir" / "profiles.toml"
+    assert write_profiles(path, creds, host="us", demo=True) == ["main", "sub-1"]
+    profiles = read_profiles(path)
+    assert [p.credentials for p in profiles.values()] == creds
+    assert {(p.host, p.demo) for p in profiles.values()} == {(HOST_US, True)}
