@@ -110,7 +110,13 @@ class OrderOutcomeUnknownError(OkxError):
 
 
 class RateLimiterUnavailable(OkxError):
-    """The shared rate limiter's store (Redis) cannot be reached."""
+    """The shared rate-limit store (Redis) could not be reached.
+
+    Raised by ``RedisLimiter`` when ``on_unavailable="fail"``; the original error is
+    chained as ``__cause__``. No request was sent: without the shared budget the SDK
+    cannot promise to stay under OKX's per-user-id limit, so it refuses rather than
+    guesses.
+    """
 
 
 class OkxAPIError(OkxError):

@@ -60,3 +60,11 @@ def test_wrong_host_hint() -> None:
 def test_unknown_5xx_is_retryable() -> None:
     assert error_for_code("99999", "", status=503).retryable
     assert not error_for_code("99999", "", status=400).retryable
+
+
+def test_limiter_unavailable_is_an_okx_error() -> None:
+    from okx_onchain_earn import RateLimiterUnavailable as Public
+    from okx_onchain_earn.ratelimit import RateLimiterUnavailable as FromLimiter
+
+    assert Public is FromLimiter
+    assert issubclass(FromLimiter, OkxError)

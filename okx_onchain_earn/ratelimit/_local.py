@@ -1,0 +1,407 @@
+"""The in-process strict limiter: per-(user id, endpoint) slots, one event loop.
+
+Why not a leaky bucket: OKX refuses (HTTP 429, code 50011) when more than ``limit``
+requests of one (uid, endpoint) *arrive* within any ``window``-second span. A bucket
+spaces the *sends*; network delay then bunches the arrivals (aiolimiter(3, 1) drew 21 %
+refusals from a strict server). Here each key has ``limit`` slots:
+
+* ``mode="arrival"`` (default, strict): a slot is held from acquire (just before the
+  send) until release (the response arrived, or the request failed or was cancelled),
+  and comes free again only at ``release_time + window + margin``. A request arrives
+  somewhere between its acquire and its release, so the next request on the same slot
+  arrives more than ``window`` later; by pigeonhole, no ``limit + 1`` arrivals fit in
+  one window, whatever the network does. Cost: each slot carries one request per
+  ``window + round_trip + margin``, so a key's throughput is
+  ``limit / (window + round_trip + margin)``.
+* ``mode="send"`` (faster, documented risk): a slot comes free at
+  ``acquire_time + window + jitter``, whatever the response does. Sends are then never
+  more than ``limit`` per ``window + jitter``; arrivals stay under the limit only while
+  the one-way delay varies by less than ``jitter``.
+
+Waiters are served first come first served and woken by one ``call_at`` timer per key
+(the earliest time a slot can come free); nothing polls. An uncontended acquire never
+awaits a future.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from asyncio import get_running_loop
+from bisect import bisect_right, insort
+from collections import deque
+from collections.abc import Callable
+from typing import Literal
+from weakref import WeakKeyDictionary
+
+from ..endpoints import Endpoint
+from ._base import KeyStats, Permit
+
+__all__ = ["InProcessLimiter", "Mode", "shared_limiter"]
+
+#: When a slot comes free: after the response (``"arrival"``) or after the send (``"send"``).
+Mode = Literal["arrival", "send"]
+
+# One shared float for "not blocked": a fresh -inf per key would cost 24 bytes each.
+_NEVER = -math.inf
+
+
+class _Key:
+    """State of one (uid, endpoint) key; kept small because idle keys linger until swept."""
+
+    __slots__ = (
+        "blocked_until",
+        "free_at",
+        "hold",
+        "in_flight",
+        "limit",
+        "refused",
+        "sent",
+        "timer",
+        "timer_at",
+        "wait_seconds",
+        "waited",
+        "waiters",
+    )
+
+    def __init__(self, limit: int, hold: float) -> None:
+        self.limit = limit
+        # window + margin (arrival) or window + jitter (send): how long a used slot stays used.
+        self.hold = hold
+        self.in_flight = 0
+        # Times at which used, no-longer-in-flight slots come free, sorted. A list, not a
+        # deque: it never holds more than `limit` entries, and an empty deque costs ~760
+        # bytes against a list's 56, which matters for thousands of idle keys.
+        self.free_at: list[float] = []
+        # FIFO of waiting acquirers; None while nobody waits (the common case) to keep
+        # idle keys small and the fast-path test a single `is None`.
+        self.waiters: deque[asyncio.Future[_Permit]] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0
+        self.blocked_until = _NEVER
+        self.sent = 0
+        self.waited = 0
+        self.wait_seconds = 0.0
+        self.refused = 0
+
+
+def _has_slot(key: _Key, now: float) -> bool:
+    """True when a permit may be granted on ``key`` at ``now``; drops passed free-at times."""
+    if now < key.blocked_until:
+        return False
+    free_at = key.free_at
+    if free_at and free_at[0] <= now:
+        del free_at[: bisect_right(free_at, now)]
+    return key.in_flight + len(free_at) < key.limit
+
+
+class _Permit:
+    """A granted slot; :meth:`release` starts its cool-down (arrival mode)."""
+
+    __slots__ = ("_at", "_key", "_limiter")
+
+    def __init__(self, limiter: InProcessLimiter, key: _Key, at: float) -> None:
+        self._limiter = limiter
+        self._key: _Key | None = key
+        self._at = at
+
+    def release(self) -> None:
+        """Mark the request finished; idempotent and non-blocking."""
+        key = self._key
+        if key is not None:
+            self._key = None
+            self._limiter._release(key)
+
+
+class InProcessLimiter:
+    """Strict per-(user id, endpoint) pacing for the tasks of one event loop.
+
+    See the module docstring for the two modes and why they hold against a strict
+    server. Throughput per key is ``limit / (window + round_trip + margin)`` in
+    arrival mode and ``limit / (window + jitter)`` in send mode.
+
+    All clients of one process should share one limiter per event loop (use
+    :func:`shared_limiter`), because OKX counts per user id, whatever the API key.
+    A limiter serves one event loop at a time.
+
+    Args:
+        mode: ``"arrival"`` (strict, default) or ``"send"`` (faster; safe only while
+            the one-way delay varies by less than ``jitter``).
+        margin: Extra seconds a released slot stays used in arrival mode.
+        jitter: Extra seconds a used slot stays used in send mode.
+        idle_ttl: Keys idle this long (nothing in flight or waiting, every slot free)
+            are dropped, with their statistics; the sweep runs at most this often.
+        clock: Monotonic time source in seconds; defaults to the running loop's
+            ``time()``. Timers still run on the loop.
+    """
+
+    __slots__ = ("_clock", "_closed", "_extra", "_idle_ttl", "_keys", "_next_sweep", "_send")
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "arrival",
+        margin: float = 0.005,
+        jitter: float = 0.05,
+        idle_ttl: float = 60.0,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        if mode not in ("arrival", "send"):
+            raise ValueError(f"mode must be 'arrival' or 'send', not {mode!r}")
+        if margin < 0 or jitter < 0:
+            raise ValueError("margin and jitter must be >= 0")
+        if idle_ttl <= 0:
+            raise ValueError("idle_ttl must be > 0")
+        self._send = mode == "send"
+        # The only per-mode difference in bookkeeping is how long a used slot stays used.
+        self._extra = jitter if self._send else margin
+        self._idle_ttl = idle_ttl
+        self._clock = clock
+        self._keys: dict[tuple[str, str], _Key] = {}
+        # -inf makes the first acquire run housekeeping; aclose() resets it to -inf so
+        # the closed check costs the hot path nothing.
+        self._next_sweep = -math.inf
+        self._closed = False
+
+    @property
+    def mode(self) -> Mode:
+        """``"arrival"`` or ``"send"``."""
+        return "send" if self._send else "arrival"
+
+    def _now(self) -> float:
+        clock = self._clock
+        return get_running_loop().time() if clock is None else clock()
+
+    async def acquire(self, uid: str, endpoint: Endpoint) -> Permit:
+        """Wait until a request to ``endpoint`` for ``uid`` may be sent.
+
+        Uncontended (a slot free, nobody waiting) this returns without suspending.
+        Otherwise the caller queues behind earlier callers for the same key.
+        Cancelling a waiting caller gives its place back.
+
+        Args:
+            uid: The OKX user id whose budget the request spends.
+            endpoint: The endpoint table row (``limit`` per ``window`` seconds).
+
+        Returns:
+            A permit; call ``release()`` once the response arrived or the request
+            failed or was cancelled.
+
+        Raises:
+            RuntimeError: The limiter was closed.
+            ValueError: ``endpoint.limit`` is below 1.
+        """
+        clock = self._clock
+        now = get_running_loop().time() if clock is None else clock()
+        if now >= self._next_sweep:
+            self._housekeep(now)
+        key = self._keys.get((uid, endpoint.name))
+        if key is None:
+            key = self._add_key(uid, endpoint)
+        if key.waiters is None and _has_slot(key, now):
+            return self._grant(key, now)
+        return await self._wait(key, now)
+
+    def penalize(self, uid: str, endpoint: Endpoint) -> None:
+        """Record a refusal and grant nothing on the key for one window from now.
+
+        The server counted more than we thought (another process, a clock step); one
+        full window of silence lets its count drain whatever its window alignment.
+
+        Args:
+            uid: The user id the refused request was counted against.
+            endpoint: The endpoint that answered 429 / 50011.
+        """
+        now = self._now()
+        key = self._keys.get((uid, endpoint.name))
+        if key is None:
+            key = self._add_key(uid, endpoint)
+        key.refused += 1
+        # A pending timer fires no later than this and re-arms for the new time.
+        key.blocked_until = max(key.blocked_until, now + key.hold)
+
+    def stats(self) -> dict[tuple[str, str], KeyStats]:
+        """Counters per ``(uid, endpoint.name)`` for keys not yet swept as idle."""
+        return {
+            name: KeyStats(key.sent, key.waited, key.wait_seconds, key.refused)
+            for name, key in self._keys.items()
+        }
+
+    async def aclose(self) -> None:
+        """Cancel timers and fail current waiters; later acquires raise RuntimeError."""
+        self._closed = True
+        self._next_sweep = -math.inf
+        for key in self._keys.values():
+            if key.timer is not None:
+                key.timer.cancel()
+                key.timer = None
+            for fut in key.waiters or ():
+                if not fut.done():
+                    fut.set_exception(RuntimeError("rate limiter closed"))
+            key.waiters = None
+        self._keys.clear()
+        try:
+            loop = get_running_loop()
+        except RuntimeError:
+            return
+        if _shared.get(loop) is self:
+            del _shared[loop]
+
+    # -- internals -------------------------------------------------------------------
+
+    def _add_key(self, uid: str, endpoint: Endpoint) -> _Key:
+        if endpoint.limit < 1:
+            raise ValueError(f"endpoint {endpoint.name!r} has limit {endpoint.limit} < 1")
+        key = self._keys[(uid, endpoint.name)] = _Key(endpoint.limit, endpoint.window + self._extra)
+        return key
+
+    def _housekeep(self, now: float) -> None:
+        if self._closed:
+            raise RuntimeError("rate limiter closed")
+        self._next_sweep = now + self._idle_ttl
+        horizon = now - self._idle_ttl
+        # A key with nothing in flight, nobody waiting and every slot long free is
+        # indistinguishable from a new one, so dropping it cannot loosen the limit.
+        stale = [
+            name
+            for name, key in self._keys.items()
+            if key.in_flight == 0
+            and key.waiters is None
+            and (key.free_at[-1] if key.free_at else -math.inf) <= horizon
+            and key.blocked_until <= horizon
+        ]
+        for name in stale:
+            del self._keys[name]
+
+    def _grant(self, key: _Key, now: float) -> _Permit:
+        key.sent += 1
+        if self._send:
+            key.free_at.append(now + key.hold)
+        else:
+            key.in_flight += 1
+        return _Permit(self, key, now)
+
+    def _release(self, key: _Key) -> None:
+        if self._send:
+            return  # the slot's free time was fixed when it was granted
+        now = self._now()
+        key.in_flight -= 1
+        insort(key.free_at, now + key.hold)
+        if key.waiters is not None:
+            # Nothing comes free now, but if every slot was in flight no timer is
+            # armed yet: dispatch arms one for the new free time.
+            self._dispatch(key, now)
+
+    def _revoke(self, permit: _Permit) -> None:
+        """Undo a grant whose task was cancelled before it could send anything."""
+        key = permit._key
+        if key is None:
+            return
+        permit._key = None
+        key.sent -= 1
+        if self._send:
+            key.free_at.remove(permit._at + key.hold)
+        else:
+            key.in_flight -= 1
+        if key.waiters is not None:
+            self._dispatch(key, self._now())
+
+    async def _wait(self, key: _Key, now: float) -> _Permit:
+        fut: asyncio.Future[_Permit] = get_running_loop().create_future()
+        if key.waiters is None:
+            key.waiters = deque()
+        key.waiters.append(fut)
+        # Those ahead may all be cancelled, or a slot came free a moment before its
+        # timer fired: serve the queue now rather than wait for the timer.
+        self._dispatch(key, now)
+        if fut.done():
+            return fut.result()
+        try:
+            permit = await fut
+        except asyncio.CancelledError:
+            self._withdraw(key, fut)
+            raise
+        key.waited += 1
+        key.wait_seconds += self._now() - now
+        return permit
+
+    def _withdraw(self, key: _Key, fut: asyncio.Future[_Permit]) -> None:
+        if fut.cancelled():
+            waiters = key.waiters
+            if waiters is not None:
+                # ValueError: dispatch already skipped and dropped it.
+                with contextlib.suppress(ValueError):
+                    waiters.remove(fut)
+                if not waiters:
+                    self._no_waiters(key)
+        elif fut.exception() is None:
+            # The slot was granted in the same loop step as the cancellation: no request
+            # went out, so the slot passes to the next waiter instead of being lost.
+            self._revoke(fut.result())
+
+    def _no_waiters(self, key: _Key) -> None:
+        key.waiters = None
+        if key.timer is not None:
+            key.timer.cancel()
+            key.timer = None
+
+    def _dispatch(self, key: _Key, now: float) -> None:
+        """Grant free slots to waiters in FIFO order, then arm the wake-up timer."""
+        waiters = key.waiters
+        if waiters is None:
+            return
+        while waiters and _has_slot(key, now):
+            fut = waiters.popleft()
+            if not fut.done():  # a cancelled waiter is skipped; its task cleans up
+                fut.set_result(self._grant(key, now))
+        if not waiters:
+            self._no_waiters(key)
+            return
+        if now < key.blocked_until:
+            at = key.blocked_until
+        elif key.free_at:
+            at = key.free_at[0]
+        else:
+            return  # every slot is in flight: the next release dispatches again
+        timer = key.timer
+        if timer is not None:
+            if key.timer_at <= at:
+                return  # an earlier timer re-evaluates and re-arms when it fires
+            timer.cancel()
+        loop = get_running_loop()
+        key.timer_at = at
+        # call_at on the loop's own clock fires exactly at `at`; a custom clock only
+        # shares the loop's rate, so translate to a delay.
+        key.timer = (
+            loop.call_at(at, self._on_timer, key)
+            if self._clock is None
+            else loop.call_later(at - now, self._on_timer, key)
+        )
+
+    def _on_timer(self, key: _Key) -> None:
+        key.timer = None
+        self._dispatch(key, self._now())
+
+
+_shared: WeakKeyDictionary[asyncio.AbstractEventLoop, InProcessLimiter] = WeakKeyDictionary()
+
+
+def shared_limiter() -> InProcessLimiter:
+    """The process-wide default limiter of the running event loop.
+
+    OKX counts per user id, whatever the API key, so every client in the process
+    that speaks for one uid must draw on one budget; this is that budget. One limiter
+    per loop (weakly keyed, gone with the loop), created with default options.
+
+    Returns:
+        The running loop's shared :class:`InProcessLimiter`.
+
+    Raises:
+        RuntimeError: No event loop is running.
+    """
+    loop = get_running_loop()
+    limiter = _shared.get(loop)
+    if limiter is None:
+        limiter = _shared[loop] = InProcessLimiter()
+    return limiter

@@ -1,0 +1,531 @@
+"""The Redis limiter: the same strict slots, shared by processes and machines.
+
+Each (uid, endpoint) key is a sorted set ``prefix + uid + ":" + endpoint.name``. A member
+is one used slot; its score is the server time (integer microseconds, from ``TIME``
+inside the script, so client clocks never matter) at which the slot comes free:
+
+* acquire (one atomic script): drop members whose time has come; if fewer than
+  ``limit`` remain, add this permit's token and grant. In arrival mode the token is
+  scored ``now + lease``, a crash-safety lease for a request in flight; in send mode
+  ``now + window + jitter``, final. Otherwise return the wait until the earliest score.
+* release (one atomic script, arrival mode only): rescore the token to
+  ``now + window + margin`` and ``PUBLISH`` the key name.
+* penalize: add ``limit`` blocker members scored ``now + window + margin``.
+
+Waking: a waiter sleeps on a local future resolved by the first of a timer at the
+returned earliest-free time, a release of the key by this limiter, or a release
+message from any process (one lazily opened pub/sub connection per limiter). Without
+the message a waiter would still be correct, but an in-flight slot carries the lease
+score, so it could sleep up to ``lease`` seconds for a slot released much earlier;
+the pub/sub connection is the price of waking on time.
+
+Within one process a key's waiters queue FIFO and only the head talks to Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import os
+from asyncio import get_running_loop
+from collections import deque
+from functools import partial
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
+
+from ..endpoints import Endpoint
+from ._base import KeyStats, Permit
+from ._errors import RateLimiterUnavailable
+from ._local import InProcessLimiter, Mode, shared_limiter
+
+if TYPE_CHECKING:
+    from collections.abc import Coroutine
+
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+    from redis.commands.core import AsyncScript
+
+__all__ = ["RedisLimiter"]
+
+_log = logging.getLogger("okx_onchain_earn.ratelimit")
+
+# Scores are integer microseconds of Redis server time, written with '%d': Lua would
+# print a bare number with 14 significant digits and round the score.
+_ACQUIRE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
+if redis.call('ZCARD', key) < tonumber(ARGV[2]) then
+  redis.call('ZADD', key, string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
+  local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+  redis.call('PEXPIRE', key, math.floor((tonumber(last[2]) - now) / 1000) + 1000)
+  return 0
+end
+local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+return tonumber(first[2]) - now
+"""
+
+# No ZADD XX: if a request outlived its lease, re-adding the token still keeps the
+# window after its (late) arrival free of a limit+1-th request.
+_RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+redis.call('ZADD', key, string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', key, math.floor((tonumber(last[2]) - now) / 1000) + 1000)
+redis.call('PUBLISH', ARGV[3], key)
+return 1
+"""
+
+_PENALIZE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local key = KEYS[1]
+local score = string.format('%d', now + tonumber(ARGV[3]))
+for i = 1, tonumber(ARGV[2]) do
+  redis.call('ZADD', key, score, ARGV[1] .. ':' .. i)
+end
+local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
+redis.call('PEXPIRE', key, math.floor((tonumber(last[2]) - now) / 1000) + 1000)
+return 1
+"""
+
+# A grant whose caller was cancelled before it could send: nothing arrived, so the
+# slot is free at once.
+_ABANDON = """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then
+  redis.call('PUBLISH', ARGV[2], KEYS[1])
+end
+return 1
+"""
+
+
+class _Degraded(Exception):
+    """Internal: Redis is gone and this limiter now paces with its local fallback."""
+
+
+def _wake(fut: asyncio.Future[None] | None) -> None:
+    if fut is not None and not fut.done():
+        fut.set_result(None)
+
+
+def _us(seconds: float) -> int:
+    # Round up: a slot held a microsecond too long is harmless, one too short is not.
+    return math.ceil(seconds * 1e6)
+
+
+class _KeyState:
+    """This process's view of one key: its local FIFO, its wake-up future, its counters."""
+
+    __slots__ = ("busy", "ident", "queue", "refused", "sent", "wait_seconds", "waited", "wake")
+
+    def __init__(self, ident: tuple[str, str]) -> None:
+        self.ident = ident
+        self.busy = False  # some local acquirer is at the head, talking to Redis
+        self.queue: deque[asyncio.Future[None]] | None = None
+        self.wake: asyncio.Future[None] | None = None
+        self.sent = 0
+        self.waited = 0
+        self.wait_seconds = 0.0
+        self.refused = 0
+
+
+class _RedisPermit:
+    """A slot held in Redis; releasing it rescores the token (arrival mode)."""
+
+    __slots__ = ("_hold_us", "_limiter", "_name", "_token")
+
+    def __init__(self, limiter: RedisLimiter | None, name: str, token: str, hold_us: int) -> None:
+        self._limiter = limiter
+        self._name = name
+        self._token = token
+        self._hold_us = hold_us
+
+    def release(self) -> None:
+        """Start the slot's cool-down in Redis; idempotent, returns at once."""
+        limiter = self._limiter
+        if limiter is not None:
+            self._limiter = None
+            limiter._spawn(limiter._release(self._name, self._token, self._hold_us))
+
+
+class RedisLimiter:
+    """Strict per-(user id, endpoint) pacing shared through Redis.
+
+    Same slots and guarantees as :class:`InProcessLimiter` (see its docs for the two
+    modes and their throughput), kept in Redis so several processes or machines that
+    speak for one uid share one budget. One script call per acquire and one per
+    release; time is Redis server time. Needs the ``redis`` extra (``redis>=5``) and
+    a Redis server >= 5 (scripts replicate their effects, so ``TIME`` is allowed).
+
+    A request that outlives ``lease`` seconds loses its slot early, so keep ``lease``
+    above the transport's total timeout; the lease is what frees slots of a process
+    that died mid-request.
+
+    Args:
+        redis: A ``redis.asyncio.Redis`` client (not closed by us) or a URL (we open
+            and close the client).
+        prefix: Prefix of the sorted-set keys and of the release channel.
+        mode: ``"arrival"`` (strict, default) or ``"send"``.
+        margin: Extra seconds a released slot stays used (arrival mode).
+        jitter: Extra seconds a used slot stays used (send mode).
+        lease: Seconds an in-flight slot stays used if never released (arrival mode).
+        on_unavailable: ``"fail"`` raises :class:`RateLimiterUnavailable`;
+            ``"local"`` logs one warning and from then on paces with ``fallback``.
+        fallback: The limiter used after Redis failed with ``on_unavailable="local"``;
+            defaults to :func:`shared_limiter` of the running loop.
+
+    Raises:
+        ImportError: The ``redis`` package is not installed.
+    """
+
+    __slots__ = (
+        "_abandon_script",
+        "_acquire_script",
+        "_channel",
+        "_closed",
+        "_errors",
+        "_extra",
+        "_fail",
+        "_fallback",
+        "_gone",
+        "_keys",
+        "_lease_us",
+        "_listener",
+        "_local",
+        "_owns_client",
+        "_penalize_script",
+        "_prefix",
+        "_pubsub",
+        "_redis",
+        "_release_script",
+        "_send",
+        "_sub_lock",
+        "_tasks",
+        "_token_prefix",
+        "_tokens",
+    )
+
+    def __init__(
+        self,
+        redis: Redis | str,
+        *,
+        prefix: str = "okxearn:rl:",
+        mode: Mode = "arrival",
+        margin: float = 0.005,
+        jitter: float = 0.05,
+        lease: float = 30.0,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        fallback: InProcessLimiter | None = None,
+    ) -> None:
+        try:
+            import redis.asyncio as aioredis
+            import redis.exceptions as redis_errors
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "RedisLimiter needs the 'redis' package: pip install 'okx-onchain-earn[redis]'"
+            ) from exc
+        if mode not in ("arrival", "send"):
+            raise ValueError(f"mode must be 'arrival' or 'send', not {mode!r}")
+        if on_unavailable not in ("fail", "local"):
+            raise ValueError(f"on_unavailable must be 'fail' or 'local', not {on_unavailable!r}")
+        if margin < 0 or jitter < 0 or lease <= 0:
+            raise ValueError("margin and jitter must be >= 0 and lease > 0")
+        if isinstance(redis, str):
+            # Short timeouts: a limiter that hangs on a dead server stalls every request.
+            self._redis: Redis = aioredis.Redis.from_url(
+                redis, socket_connect_timeout=2.0, socket_timeout=2.0
+            )
+            self._owns_client = True
+        else:
+            self._redis = redis
+            self._owns_client = False
+        self._prefix = prefix
+        self._channel = prefix + "released"
+        self._send = mode == "send"
+        self._extra = jitter if self._send else margin
+        self._lease_us = _us(lease)
+        self._fail = on_unavailable == "fail"
+        self._fallback = fallback
+        self._local: InProcessLimiter | None = None
+        # What "Redis is unreachable" looks like; anything else (a script error) is a bug
+        # and propagates as is.
+        self._errors: tuple[type[BaseException], ...] = (
+            redis_errors.ConnectionError,
+            redis_errors.TimeoutError,
+            OSError,
+        )
+        self._acquire_script: AsyncScript = self._redis.register_script(_ACQUIRE)
+        self._release_script: AsyncScript = self._redis.register_script(_RELEASE)
+        self._penalize_script: AsyncScript = self._redis.register_script(_PENALIZE)
+        self._abandon_script: AsyncScript = self._redis.register_script(_ABANDON)
+        self._keys: dict[str, _KeyState] = {}
+        self._tokens = itertools.count()
+        # Unique across processes and limiter instances sharing the server.
+        self._token_prefix = f"{os.getpid():x}.{os.urandom(6).hex()}."
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pubsub: PubSub | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._sub_lock: asyncio.Lock | None = None
+        self._closed = False
+        self._gone = False  # our own client is closed: nothing more can be sent
+
+    @property
+    def degraded(self) -> bool:
+        """True once Redis failed and ``on_unavailable="local"`` switched to the fallback."""
+        return self._local is not None
+
+    async def acquire(self, uid: str, endpoint: Endpoint) -> Permit:
+        """Wait until a request to ``endpoint`` for ``uid`` may be sent.
+
+        Args:
+            uid: The OKX user id whose budget the request spends.
+            endpoint: The endpoint table row (``limit`` per ``window`` seconds).
+
+        Returns:
+            A permit; call ``release()`` once the response arrived or the request
+            failed or was cancelled.
+
+        Raises:
+            RateLimiterUnavailable: Redis is unreachable and ``on_unavailable="fail"``.
+            RuntimeError: The limiter was closed.
+        """
+        if self._closed:
+            raise RuntimeError("rate limiter closed")
+        if self._local is None:
+            name = f"{self._prefix}{uid}:{endpoint.name}"
+            state = self._keys.get(name)
+            if state is None:
+                state = self._keys[name] = _KeyState((uid, endpoint.name))
+            try:
+                return await self._acquire(state, name, endpoint)
+            except _Degraded:
+                pass
+        assert self._local is not None
+        return await self._local.acquire(uid, endpoint)
+
+    def penalize(self, uid: str, endpoint: Endpoint) -> None:
+        """Record a refusal and block the key in Redis for one window from now.
+
+        Args:
+            uid: The user id the refused request was counted against.
+            endpoint: The endpoint that answered 429 / 50011.
+        """
+        name = f"{self._prefix}{uid}:{endpoint.name}"
+        state = self._keys.get(name)
+        if state is None:
+            state = self._keys[name] = _KeyState((uid, endpoint.name))
+        state.refused += 1
+        if self._local is not None:
+            self._local.penalize(uid, endpoint)
+            return
+        token = f"!{self._token_prefix}{next(self._tokens)}"
+        hold = _us(endpoint.window + self._extra)
+        self._spawn(self._fire(self._penalize_script, name, (token, endpoint.limit, hold)))
+
+    def stats(self) -> dict[tuple[str, str], KeyStats]:
+        """Counters per ``(uid, endpoint.name)`` for this process's Redis-paced requests.
+
+        After a switch to the local fallback, that limiter's ``stats()`` counts the rest.
+        """
+        return {
+            s.ident: KeyStats(s.sent, s.waited, s.wait_seconds, s.refused)
+            for s in self._keys.values()
+        }
+
+    async def aclose(self) -> None:
+        """Finish pending release scripts, drop the pub/sub connection, close an owned client."""
+        self._closed = True
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            await self._quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+        if self._owns_client:
+            self._gone = True
+            await self._quietly(self._redis.aclose())
+
+    # -- acquiring -------------------------------------------------------------------
+
+    async def _acquire(self, state: _KeyState, name: str, endpoint: Endpoint) -> Permit:
+        loop = get_running_loop()
+        start = loop.time()
+        waited = False
+        if state.busy:
+            # Local FIFO: wait for the head to be served before talking to Redis.
+            waited = True
+            turn: asyncio.Future[None] = loop.create_future()
+            if state.queue is None:
+                state.queue = deque()
+            state.queue.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.cancelled():
+                    # Absent when _next_turn already skipped and dropped it.
+                    if state.queue is not None:
+                        with contextlib.suppress(ValueError):
+                            state.queue.remove(turn)
+                else:
+                    self._next_turn(state)  # handed the turn while cancelled: pass it on
+                raise
+        else:
+            state.busy = True
+        try:
+            token, had_to_wait = await self._take_slot(state, name, endpoint, loop)
+        finally:
+            state.wake = None
+            self._next_turn(state)
+        state.sent += 1
+        if waited or had_to_wait:
+            state.waited += 1
+            state.wait_seconds += loop.time() - start
+        if self._send:
+            return _RedisPermit(None, name, token, 0)
+        return _RedisPermit(self, name, token, _us(endpoint.window + self._extra))
+
+    async def _take_slot(
+        self, state: _KeyState, name: str, endpoint: Endpoint, loop: asyncio.AbstractEventLoop
+    ) -> tuple[str, bool]:
+        token = f"{self._token_prefix}{next(self._tokens)}"
+        hold = self._lease_us if not self._send else _us(endpoint.window + self._extra)
+        args = (token, endpoint.limit, hold)
+        waited = False
+        while True:
+            if self._local is not None:
+                raise _Degraded
+            # Armed before the script runs, so a release landing meanwhile is not missed.
+            wake = state.wake = loop.create_future()
+            wait_us = await self._eval_acquire(name, token, args)
+            if wait_us <= 0:
+                return token, waited
+            waited = True
+            if self._listener is None:
+                await self._subscribe()
+                continue  # a release may have been published before we listened
+            if not wake.done():
+                timer = loop.call_later(wait_us / 1e6, _wake, wake)
+                try:
+                    await wake
+                finally:
+                    timer.cancel()
+
+    def _next_turn(self, state: _KeyState) -> None:
+        queue = state.queue
+        while queue:
+            turn = queue.popleft()
+            if not turn.done():
+                turn.set_result(None)
+                return
+        state.queue = None
+        state.busy = False
+
+    async def _eval_acquire(self, name: str, token: str, args: tuple[str, int, int]) -> int:
+        # Shielded so that, if our caller is cancelled mid-call, we still learn whether
+        # the script granted the slot and can hand it back at once (not after the lease).
+        call = asyncio.ensure_future(self._acquire_script(keys=[name], args=args))
+        try:
+            return int(await asyncio.shield(call))
+        except asyncio.CancelledError:
+            call.add_done_callback(partial(self._abandon_if_granted, name, token))
+            raise
+        except self._errors as exc:
+            self._unavailable(exc)
+
+    def _abandon_if_granted(self, name: str, token: str, call: asyncio.Future[Any]) -> None:
+        if call.cancelled() or call.exception() is not None:
+            return
+        if int(call.result()) == 0:
+            self._spawn(self._fire(self._abandon_script, name, (token, self._channel)))
+
+    def _unavailable(self, exc: BaseException) -> NoReturn:
+        """Raise what an unreachable Redis means under the configured policy."""
+        if self._fail:
+            raise RateLimiterUnavailable(f"rate-limit store unreachable: {exc!r}") from exc
+        if self._local is None:
+            self._local = self._fallback if self._fallback is not None else shared_limiter()
+            _log.warning(
+                "Redis rate limiter unreachable (%r); pacing with this process's "
+                "limiter from now on, so other processes no longer share the budget",
+                exc,
+            )
+        raise _Degraded from exc
+
+    # -- waking ----------------------------------------------------------------------
+
+    async def _subscribe(self) -> None:
+        if self._sub_lock is None:
+            self._sub_lock = asyncio.Lock()
+        async with self._sub_lock:
+            if self._listener is not None:
+                return
+            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self._channel)
+            except self._errors as exc:
+                await self._quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+                self._unavailable(exc)
+            self._pubsub = pubsub
+            self._listener = get_running_loop().create_task(self._listen(pubsub))
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        try:
+            async for message in pubsub.listen():
+                if message.get("type") != "message":
+                    continue
+                data = message["data"]
+                state = self._keys.get(data.decode() if isinstance(data, bytes) else data)
+                if state is not None:
+                    _wake(state.wake)
+        except self._errors as exc:
+            # Waiters still wake by their timers; the next one to wait resubscribes.
+            _log.debug("rate limiter pub/sub connection lost: %r", exc)
+        finally:
+            if self._listener is asyncio.current_task():
+                self._listener = None
+                self._pubsub = None
+                await self._quietly(pubsub.aclose())  # type: ignore[no-untyped-call]
+
+    # -- background scripts ------------------------------------------------------------
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._gone:
+            # A permit released after aclose(): sending would reopen a connection nobody
+            # closes. The slot's lease frees it.
+            coro.close()
+            return
+        task = get_running_loop().create_task(coro)
+        # The loop keeps only weak references to tasks; this set keeps them alive until done.
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _release(self, name: str, token: str, hold_us: int) -> None:
+        try:
+            await self._release_script(keys=[name], args=(token, hold_us, self._channel))
+        except self._errors as exc:
+            _log.warning(
+                "could not release a rate-limit slot in Redis (%r); it frees when its lease ends",
+                exc,
+            )
+        finally:
+            state = self._keys.get(name)
+            if state is not None:
+                _wake(state.wake)
+
+    async def _fire(self, script: AsyncScript, name: str, args: tuple[str | int, ...]) -> None:
+        try:
+            await script(keys=[name], args=args)
+        except self._errors as exc:
+            _log.warning("rate-limit script failed, Redis unreachable: %r", exc)
+
+    async def _quietly(self, closing: Coroutine[Any, Any, Any]) -> None:
+        with contextlib.suppress(*self._errors):
+            await closing

@@ -1,0 +1,444 @@
+"""The Redis limiter against a real ``redis-server`` on loopback (wall clock, short tests).
+
+The server is started once per session on a free port. Without the binary the tests
+are skipped, except in CI (``CI`` set), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from okx_onchain_earn.endpoints import OFFERS, PURCHASE, Endpoint, Permission
+from okx_onchain_earn.ratelimit import (
+    InProcessLimiter,
+    Permit,
+    RateLimiter,
+    RateLimiterUnavailable,
+    RedisLimiter,
+)
+
+from .conftest import free_port
+from .test_ratelimit import max_arrivals_in_window, max_points_in_window
+
+ROOT = Path(__file__).resolve().parent.parent
+FAST3 = Endpoint("fast3", "GET", "/fast3", Permission.READ, 3, 0.25)
+FAST1 = Endpoint("fast1", "GET", "/fast1", Permission.READ, 1, 0.2)
+MARGIN = 0.005
+
+
+@pytest.fixture
+async def limiters(redis_url: str, prefix: str) -> AsyncIterator[list[RedisLimiter]]:
+    """Three limiters with their own connections: three 'processes' sharing keys."""
+    made = [RedisLimiter(redis_url, prefix=prefix) for _ in range(3)]
+    yield made
+    for limiter in made:
+        await limiter.aclose()
+
+
+async def _request(
+    limiter: RateLimiter, uid: str, ep: Endpoint, rtt: float, log: list[tuple[float, float]]
+) -> None:
+    permit = await limiter.acquire(uid, ep)
+    sent = time.time()  # Redis TIME is wall-clock time too
+    try:
+        await asyncio.sleep(rtt)
+    finally:
+        log.append((sent, time.time()))
+        permit.release()
+
+
+@pytest.mark.asyncio
+async def test_strict_across_instances_sharing_keys(limiters: list[RedisLimiter]) -> None:
+    rng = random.Random(3)
+    logs: dict[str, list[tuple[float, float]]] = defaultdict(list)
+
+    async def client(limiter: RedisLimiter, uid: str) -> None:
+        for _ in range(3):
+            await _request(limiter, uid, FAST3, rng.uniform(0.0, 0.03), logs[uid])
+
+    start = time.monotonic()
+    await asyncio.gather(
+        *(client(lim, uid) for lim in limiters for uid in ("a", "b") for _ in range(2))
+    )
+    elapsed = time.monotonic() - start
+    for intervals in logs.values():
+        assert len(intervals) == 18
+        assert max_arrivals_in_window(intervals, FAST3.window) <= FAST3.limit
+        assert max_points_in_window([s for s, _ in intervals], FAST3.window) <= FAST3.limit
+    for limiter in limiters:
+        assert limiter.stats()["a", FAST3.name].waited > 0  # every instance had to queue
+    # 18 requests in 6 rounds of (window + round trip + margin): no idle gaps either.
+    assert elapsed < 5 * (FAST3.window + 0.03 + MARGIN) + 0.5
+
+
+@pytest.mark.asyncio
+async def test_release_elsewhere_wakes_a_waiter_long_before_the_lease(
+    limiters: list[RedisLimiter],
+) -> None:
+    holder, waiter, _ = limiters
+    held = await holder.acquire("u", FAST1)
+    # The in-flight slot's score is now + 30 s (the lease): only the release message
+    # can wake the waiter in time.
+    task = asyncio.ensure_future(waiter.acquire("u", FAST1))
+    await asyncio.sleep(0.1)
+    assert not task.done()
+    held.release()
+    released = time.monotonic()
+    permit = await asyncio.wait_for(task, 3)
+    waited = time.monotonic() - released
+    assert FAST1.window <= waited < FAST1.window + 0.15
+    permit.release()
+
+
+@pytest.mark.asyncio
+async def test_local_waiters_are_fifo_and_a_cancelled_one_loses_nothing(
+    limiters: list[RedisLimiter],
+) -> None:
+    limiter = limiters[0]
+    order: list[str] = []
+
+    async def take(name: str) -> None:
+        permit = await limiter.acquire("u", FAST1)
+        order.append(name)
+        permit.release()
+
+    held = await limiter.acquire("u", FAST1)
+    tasks = {}
+    for name in "abcd":
+        tasks[name] = asyncio.ensure_future(take(name))
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.05)
+    tasks["b"].cancel()
+    start = time.monotonic()
+    held.release()
+    await asyncio.gather(*tasks.values(), return_exceptions=True)
+    assert order == ["a", "c", "d"]
+    # Three slot cycles, not four: b's place was given back.
+    assert time.monotonic() - start < 3 * (FAST1.window + MARGIN) + 0.3
+
+
+@pytest.mark.asyncio
+async def test_waiter_cancelled_as_its_turn_comes_passes_the_turn_on(
+    limiters: list[RedisLimiter],
+) -> None:
+    limiter = limiters[0]
+    a: asyncio.Task[Permit] | None = None
+
+    async def head() -> Permit:
+        permit = await limiter.acquire("u", FAST1)
+        # Same loop step in which the head handed its turn to `a`, before `a` runs.
+        assert a is not None
+        a.cancel()
+        return permit
+
+    h = asyncio.ensure_future(head())
+    await asyncio.sleep(0)  # h is now at the head, its script call in flight
+    a = asyncio.ensure_future(limiter.acquire("u", FAST1))
+    b = asyncio.ensure_future(limiter.acquire("u", FAST1))
+    held = await h
+    held.release()
+    with pytest.raises(asyncio.CancelledError):
+        await a
+    # b must still be served: the turn handed to a was passed on, not lost.
+    permit = await asyncio.wait_for(b, 3)
+    permit.release()
+
+
+@pytest.mark.asyncio
+async def test_waiters_timing_out_together_leave_the_queue_sound(
+    limiters: list[RedisLimiter],
+) -> None:
+    limiter = limiters[0]
+    held = await limiter.acquire("u", FAST1)
+    # Same deadline for all: the head and the queued ones are cancelled in one loop
+    # step, so the head hands its turn over to already-cancelled waiters.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 0.1
+
+    async def give_up() -> None:
+        async with asyncio.timeout_at(deadline):
+            await limiter.acquire("u", FAST1)
+
+    results = await asyncio.gather(*(give_up() for _ in range(6)), return_exceptions=True)
+    assert all(isinstance(r, TimeoutError) for r in results), results
+    held.release()
+    # The queue is empty and idle again: the next caller is served on time.
+    start = time.monotonic()
+    permit = await asyncio.wait_for(limiter.acquire("u", FAST1), 3)
+    assert time.monotonic() - start < FAST1.window + 0.15
+    permit.release()
+
+
+@pytest.mark.asyncio
+async def test_acquire_cancelled_mid_script_hands_the_slot_back(
+    limiters: list[RedisLimiter],
+) -> None:
+    limiter, other, _ = limiters
+    task = asyncio.ensure_future(limiter.acquire("u", FAST1))
+    await asyncio.sleep(0)  # the script call is on its way
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    # Nothing was sent, so the slot must not stay leased for 30 s.
+    start = time.monotonic()
+    permit = await asyncio.wait_for(other.acquire("u", FAST1), 3)
+    assert time.monotonic() - start < 0.5
+    permit.release()
+
+
+@pytest.mark.asyncio
+async def test_penalize_blocks_every_instance_for_a_window(
+    limiters: list[RedisLimiter],
+) -> None:
+    a, b, _ = limiters
+    a.penalize("u", FAST3)
+    await _drain(a)
+    start = time.monotonic()
+    permit = await b.acquire("u", FAST3)
+    waited = time.monotonic() - start
+    assert FAST3.window - 0.05 <= waited < FAST3.window + 0.15
+    permit.release()
+    assert a.stats()["u", FAST3.name].refused == 1
+
+
+@pytest.mark.asyncio
+async def test_release_rescores_the_slot_and_aclose_waits_for_it(
+    redis_url: str, prefix: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    limiter = RedisLimiter(redis_url, prefix=prefix)
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        permit = await limiter.acquire("u", FAST3)
+        late = await limiter.acquire("v", FAST3)
+        key = f"{prefix}u:{FAST3.name}"
+        (leased,) = await raw.zrange(key, 0, -1, withscores=True)
+        now_us = _server_us(await raw.time())
+        assert float(leased[1]) - now_us > 25e6  # in flight: the 30 s lease
+        permit.release()
+        permit.release()  # idempotent
+        await limiter.aclose()  # must finish the release script first
+        (released,) = await raw.zrange(key, 0, -1, withscores=True)
+        now_us = _server_us(await raw.time())
+        assert 0 < float(released[1]) - now_us <= (FAST3.window + MARGIN) * 1e6
+        assert released[0] == leased[0]
+        assert 0 < await raw.pttl(key) <= 2000  # idle keys expire by themselves
+    finally:
+        await raw.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await limiter.acquire("u", FAST3)
+    late.release()  # after aclose: dropped (the lease covers it), no task, no reconnect
+    assert not limiter._tasks
+
+
+@pytest.mark.asyncio
+async def test_send_mode_spaces_sends_and_ignores_the_round_trip(
+    redis_url: str, prefix: str
+) -> None:
+    limiter = RedisLimiter(redis_url, prefix=prefix, mode="send", jitter=0.05)
+    log: list[tuple[float, float]] = []
+    try:
+        start = time.monotonic()
+        await asyncio.gather(*(_request(limiter, "u", FAST3, 0.1, log) for _ in range(6)))
+        elapsed = time.monotonic() - start
+    finally:
+        await limiter.aclose()
+    sends = [s for s, _ in log]
+    # Sends are timed on return of the script, a few ms after Redis stamped them.
+    assert max_points_in_window(sends, FAST3.window + 0.05 - 0.03) <= FAST3.limit
+    # One cool-down of window + jitter, the 0.1 s round trip not added to it.
+    assert elapsed < FAST3.window + 0.05 + 0.1 + 0.15
+
+
+@pytest.mark.asyncio
+async def test_unreachable_redis_fails_with_the_cause_chained(prefix: str) -> None:
+    import redis.exceptions
+
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", prefix=prefix)
+    try:
+        with pytest.raises(RateLimiterUnavailable) as caught:
+            await limiter.acquire("u", OFFERS)
+        assert isinstance(caught.value.__cause__, (redis.exceptions.ConnectionError, OSError))
+        assert not limiter.degraded
+    finally:
+        await limiter.aclose()
+
+
+@pytest.mark.asyncio
+async def test_unreachable_redis_falls_back_to_local_pacing(
+    prefix: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    fallback = InProcessLimiter()
+    limiter = RedisLimiter(
+        f"redis://127.0.0.1:{free_port()}/0",
+        prefix=prefix,
+        on_unavailable="local",
+        fallback=fallback,
+    )
+    caplog.set_level(logging.WARNING, logger="okx_onchain_earn.ratelimit")
+    try:
+        permits = [await limiter.acquire("u", PURCHASE) for _ in range(PURCHASE.limit)]
+        assert limiter.degraded
+        assert all(isinstance(p, Permit) for p in permits)
+        # Still strict: the fallback has no slot left.
+        third = asyncio.ensure_future(limiter.acquire("u", PURCHASE))
+        await asyncio.sleep(0.05)
+        assert not third.done()
+        third.cancel()
+        limiter.penalize("u", PURCHASE)
+        for p in permits:
+            p.release()
+    finally:
+        await limiter.aclose()
+    assert fallback.stats()["u", PURCHASE.name].sent == PURCHASE.limit
+    assert fallback.stats()["u", PURCHASE.name].refused == 1
+    warnings = [r for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_ratelimit_imports_without_redis() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import okx_onchain_earn.ratelimit as rl\n"
+        "try:\n"
+        "    rl.RedisLimiter('redis://localhost')\n"
+        "except ImportError as e:\n"
+        "    print('ImportError', 'okx-onchain-earn[redis]' in str(e))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=30,
+        check=True,
+    )
+    assert out.stdout.strip() == "ImportError True"
+
+
+@pytest.mark.asyncio
+async def test_redis_limiter_satisfies_the_protocol(redis_url: str) -> None:
+    limiter = RedisLimiter(redis_url)
+    assert isinstance(limiter, RateLimiter)
+    await limiter.aclose()
+
+
+# -- several processes ---------------------------------------------------------------
+
+
+async def _process_main(
+    url: str, prefix: str, start_at: float, duration: float, seed: int
+) -> list[tuple[str, str, float, float, int]]:
+    """One 'process': two tasks per (uid, endpoint) doing requests until the deadline."""
+    rng = random.Random(seed)
+    limiter = RedisLimiter(url, prefix=prefix)
+    records: list[tuple[str, str, float, float, int]] = []
+
+    async def worker(uid: str, ep: Endpoint) -> None:
+        while (left := start_at + duration - time.time()) > 0:
+            try:
+                # Queues are long at the deadline: give up waiting (a cancellation
+                # across processes, exercised too) rather than drain them.
+                async with asyncio.timeout(left):
+                    permit = await limiter.acquire(uid, ep)
+            except TimeoutError:
+                break
+            sent = time.time()
+            try:
+                await asyncio.sleep(rng.uniform(0.0, 0.03))
+            finally:
+                recv = time.time()
+                permit.release()
+            records.append((uid, ep.name, sent, recv, os.getpid()))
+
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    await asyncio.gather(
+        *(worker(f"uid{i}", ep) for i in range(5) for ep in (OFFERS, PURCHASE) for _ in range(2))
+    )
+    await limiter.aclose()
+    return records
+
+
+def _process(url: str, prefix: str, start_at: float, seed: int, conn: Connection) -> None:
+    conn.send(asyncio.run(_process_main(url, prefix, start_at, 2.5, seed)))
+    conn.close()
+
+
+def test_four_processes_sharing_five_uids_stay_strict(redis_url: str, prefix: str) -> None:
+    # fork where there is one: the children start at once instead of re-importing
+    # everything (four interpreters importing aiohttp on two cores take seconds).
+    ctx: Any = multiprocessing.get_context(
+        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    )
+    start_at = time.time() + (0.3 if ctx.get_start_method() == "fork" else 5.0)
+    pipes = [ctx.Pipe(duplex=False) for _ in range(4)]
+    procs = [
+        ctx.Process(target=_process, args=(redis_url, prefix, start_at, i, send))
+        for i, (_, send) in enumerate(pipes)
+    ]
+    for proc in procs:
+        proc.start()
+    for _, send in pipes:
+        send.close()  # so a crashed child shows as EOF at once, not as a 30 s wait
+    try:
+        records = []
+        for (recv, _), proc in zip(pipes, procs, strict=True):
+            assert recv.poll(30), "a worker process did not report"
+            records.extend(recv.recv())
+            proc.join(10)
+            assert proc.exitcode == 0
+    finally:
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+
+    by_key: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    pids: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for uid, name, sent, recv_at, pid in records:
+        by_key[uid, name].append((sent, recv_at))
+        pids[uid, name].add(pid)
+    limits = {OFFERS.name: OFFERS.limit, PURCHASE.name: PURCHASE.limit}
+    assert len(by_key) == 10
+    for key, intervals in by_key.items():
+        limit = limits[key[1]]
+        assert max_points_in_window([s for s, _ in intervals], 1.0) <= limit, key
+        assert max_arrivals_in_window(intervals, 1.0) <= limit, key
+        # 8 tasks in 4 processes want each key: the first window is used to the full
+        # and the next one opens a round trip after 1 s, well before the 2.5 s deadline
+        # (the third, after 2 s, may open in time too on a fast machine).
+        assert limit < len(intervals) <= 3 * limit, key
+    # The processes really shared the keys (which process wins a given slot is a race,
+    # so this is asked of the keys together, not of each).
+    assert len({pid for p in pids.values() for pid in p}) == 4
+    assert sum(len(p) >= 2 for p in pids.values()) >= 7
+
+
+# -- helpers ---------------------------------------------------------------------------
+
+
+def _server_us(t: tuple[int, int]) -> int:
+    return t[0] * 1_000_000 + t[1]
+
+
+async def _drain(limiter: RedisLimiter) -> None:
+    """Wait for the limiter's background scripts (penalize, release) to finish."""
+    while limiter._tasks:
+        await asyncio.gather(*limiter._tasks)
