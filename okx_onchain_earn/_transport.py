@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypedDict, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -94,6 +94,10 @@ class ClientStats:
     by_endpoint: dict[str, int] = field(default_factory=dict)
 
 
+class _RequestOptions(TypedDict, total=False):
+    timeout: aiohttp.ClientTimeout
+
+
 class _Retry(Exception):
     """Internal: the attempt failed in a way that allows another one."""
 
@@ -116,6 +120,7 @@ class Transport:
         "_max_retries",
         "_owns_session",
         "_rate_limit",
+        "_request_options",
         "_session",
         "_timeout",
         "_uid_lock",
@@ -142,6 +147,11 @@ class Transport:
         self._session = session
         self._owns_session = session is None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        # An owned session carries the timeout itself (cheaper than per request); an
+        # injected one keeps its own settings, so each request states ours.
+        self._request_options: _RequestOptions = (
+            {} if session is None else {"timeout": self._timeout}
+        )
         self._max_retries = max_retries
         self._backoff = backoff
         self._limiter = limiter if rate_limit else None
@@ -158,7 +168,7 @@ class Transport:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": C.USER_AGENT}
+                connector=connector, headers={"User-Agent": C.USER_AGENT}, timeout=self._timeout
             )
         return self._session
 
@@ -299,7 +309,7 @@ class Transport:
         headers = self._headers(endpoint.method, path, body) if endpoint.is_private else {}
         try:
             async with session.request(
-                endpoint.method, url, data=body or None, headers=headers, timeout=self._timeout
+                endpoint.method, url, data=body or None, headers=headers, **self._request_options
             ) as resp:
                 raw = await resp.read()
                 status = resp.status

@@ -6,6 +6,9 @@ are timezone-aware UTC :class:`~datetime.datetime`; OKX's empty strings read as
 attribute is read: building thousands of ``Decimal`` objects nobody looks at is what
 makes typed decoding slow, so that cost is paid only on access. Unknown fields are
 ignored and enums accept values OKX adds later (as ``UNKNOWN`` pseudo-members).
+Nested arrays decode as tuples: the models are immutable, and tuples of untracked
+Structs are left alone by the garbage collector, which matters when a service keeps
+thousands of pages in memory.
 """
 
 from __future__ import annotations
@@ -181,12 +184,12 @@ class Offer(_Model, frozen=True):
     apy_raw: str = msgspec.field(default="", name="apy")
     early_redeem: bool = False
     state: ProductState = ProductState.PURCHASABLE
-    invest_data: list[OfferInvestData] = []
-    earning_data: list[OfferEarning] = []
+    invest_data: tuple[OfferInvestData, ...] = ()
+    earning_data: tuple[OfferEarning, ...] = ()
     fast_redemption_daily_limit_raw: str = msgspec.field(
         default="", name="fastRedemptionDailyLimit"
     )
-    redeem_period: list[str] = []
+    redeem_period: tuple[str, ...] = ()
 
     @property
     def apy(self) -> Decimal | None:
@@ -263,7 +266,7 @@ class _Order(_Model, frozen=True):
     protocol_type: str = ""
     term: str = ""
     apy_raw: str = msgspec.field(default="", name="apy")
-    invest_data: list[InvestedAmount] = []
+    invest_data: tuple[InvestedAmount, ...] = ()
     purchased_time_raw: str = msgspec.field(default="", name="purchasedTime")
     tag_raw: str = msgspec.field(default="", name="tag")
 
@@ -287,8 +290,8 @@ class ActiveOrder(_Order, frozen=True):
     """An order still in progress (``GET …/orders-active``)."""
 
     state: OrderState = OrderState.EARNING
-    earning_data: list[Earning] = []
-    fast_redemption_data: list[FastRedemption] = []
+    earning_data: tuple[Earning, ...] = ()
+    fast_redemption_data: tuple[FastRedemption, ...] = ()
     est_settlement_time_raw: str = msgspec.field(default="", name="estSettlementTime")
     cancel_redemption_deadline_raw: str = msgspec.field(
         default="", name="cancelRedemptionDeadline"
@@ -308,7 +311,7 @@ class ActiveOrder(_Order, frozen=True):
 class HistoryOrder(_Order, frozen=True):
     """A completed order (``GET …/orders-history``): redeemed or cancelled."""
 
-    earning_data: list[RealizedEarning] = []
+    earning_data: tuple[RealizedEarning, ...] = ()
     redeemed_time_raw: str = msgspec.field(default="", name="redeemedTime")
 
     @property

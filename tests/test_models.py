@@ -38,7 +38,7 @@ def test_offer_example() -> None:
     assert (inv.ccy, inv.bal, inv.min_amt, inv.max_amt) == ("DOT", 0, Decimal("2"), 0)
     assert offer.earning_data[0].earning_type is EarningType.ESTIMATED
     assert offer.fast_redemption_daily_limit is None  # "" means unsupported
-    assert offer.redeem_period == ["28D", "28D"]
+    assert offer.redeem_period == ("28D", "28D")
 
 
 def test_active_order_example() -> None:
@@ -54,7 +54,7 @@ def test_active_order_example() -> None:
     assert o.purchased_time == datetime(2024, 9, 3, 6, 43, 10, tzinfo=UTC)
     assert o.purchased_time is not None and o.purchased_time.utcoffset() is not None
     assert o.tag is None and o.est_settlement_time is None
-    assert o.cancel_redemption_deadline is None and o.fast_redemption_data == []
+    assert o.cancel_redemption_deadline is None and o.fast_redemption_data == ()
 
 
 def test_history_order_example() -> None:
@@ -109,3 +109,14 @@ def test_invest_data_wire_form() -> None:
     assert InvestData(ccy="BTC", amt="2.5").amt == Decimal("2.5")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="ccy"):
         InvestData(ccy="", amt=Decimal(1))
+
+
+def test_pages_are_invisible_to_the_garbage_collector() -> None:
+    import gc
+
+    raw = msgspec.json.encode(doc_example("orders_active"))
+    orders = msgspec.json.decode(raw, type=Envelope[ActiveOrder]).data
+    gc.collect()  # CPython untracks tuples of untracked items at their first collection
+    for o in orders:
+        assert not gc.is_tracked(o)
+        assert not gc.is_tracked(o.invest_data) and not gc.is_tracked(o.earning_data)
