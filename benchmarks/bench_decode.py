@@ -1,0 +1,229 @@
+"""Decode: µs to turn one 100-order history page into Python objects.
+
+Every contender decodes the same bytes (see :mod:`benchmarks._page`), timed the same
+way (:func:`benchmarks._common.time_calls`: CPU time, best of ``repeat`` interleaved
+rounds). ``json.loads``
+is the anchor: "speed" is its time divided by the contender's in the same round,
+median over rounds (above 1 = faster).
+Contenders that expose Decimals are checked digit for digit against the strings
+``json.loads`` reads.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import contenders
+from ._common import Table, fmt_float, fmt_ratio, paired_ratio, time_calls
+from ._page import amount_strings, exact, history_page
+
+__all__ = ["plot", "run"]
+
+ANCHOR = "json.loads"
+OURS = "okx-onchain-earn"
+#: The issue's target: typed decode at least this many times faster than json.loads.
+TARGET_SPEEDUP = 3.0
+
+
+def _verify(case: contenders.DecodeCase, page: bytes, expected: list[list[str]]) -> dict[str, Any]:
+    decoded = case.decode(page)
+    orders = len(case.orders(decoded))
+    result: dict[str, Any] = {"orders": orders, "exact_amounts": None, "amounts_checked": 0}
+    if case.amounts is not None:
+        got = case.amounts(decoded)
+        pairs = [
+            (g, e)
+            for got_row, want_row in zip(got, expected, strict=True)
+            for g, e in zip(got_row, want_row, strict=True)
+        ]
+        result["amounts_checked"] = len(pairs)
+        result["exact_amounts"] = len(got) == len(expected) and all(exact(g, e) for g, e in pairs)
+    return result
+
+
+def _full_collection_ms() -> float:
+    t0 = time.process_time()
+    gc.collect()
+    return (time.process_time() - t0) * 1e3
+
+
+def _gc_load(decode: Callable[[bytes], Any], page: bytes, pages: int) -> dict[str, Any]:
+    """Objects the cyclic GC tracks per decoded page, and a full collection's CPU time
+    while ``pages`` decoded pages are alive (what a program holding pages pays)."""
+    gc.collect()
+    before = len(gc.get_objects())
+    keep = [decode(page) for _ in range(pages)]
+    gc.collect()  # lets CPython untrack what it can (tuples of untracked items…)
+    tracked = (len(gc.get_objects()) - before) / pages
+    full_ms = _full_collection_ms()
+    del keep
+    return {"gc_tracked_per_page": tracked, "gc_full_ms": full_ms, "gc_pages_alive": pages}
+
+
+def run(
+    quick: bool = False,
+    *,
+    min_time: float | None = None,
+    repeat: int | None = None,
+    page: bytes | None = None,
+    alive_pages: int | None = None,
+) -> dict[str, Any]:
+    """Times every decode contender on one page.
+
+    Args:
+        quick: Shorter rounds.
+        min_time: Seconds per timing round (default 0.2, quick 0.05).
+        repeat: Rounds per contender (default 7, quick 3).
+        page: The page to decode (default: :func:`history_page`).
+        alive_pages: Pages kept alive for the garbage-collector table (default 1000,
+            quick 100; 0 skips it).
+    """
+    min_time = min_time if min_time is not None else (0.05 if quick else 0.2)
+    repeat = repeat if repeat is not None else (3 if quick else 7)
+    page = page if page is not None else history_page()
+    alive_pages = alive_pages if alive_pages is not None else (100 if quick else 1000)
+    expected = amount_strings(page)
+
+    rows: list[dict[str, Any]] = []
+    measured: dict[str, tuple[contenders.DecodeCase, dict[str, Any]]] = {}
+    for module_name in contenders.DECODE_CONTENDERS:
+        module = contenders.load(module_name)
+        try:
+            cases = module.decode_cases()
+        except contenders.NotInstalled as exc:
+            rows.append({"name": module_name, "status": f"not installed ({exc})"})
+            continue
+        for case in cases:
+            row: dict[str, Any] = {"name": case.name, "note": case.note, "status": "ok"}
+            try:
+                row.update(_verify(case, page, expected))
+            except Exception as exc:  # a broken contender is reported, not fatal
+                row["status"] = f"error: {type(exc).__name__}: {exc}"
+            else:
+                measured[case.name] = (case, row)
+            rows.append(row)
+    timings = time_calls(
+        {name: case.decode for name, (case, _) in measured.items()},
+        page,
+        min_time=min_time,
+        repeat=repeat,
+    )
+    for name, timing in timings.items():
+        measured[name][1].update(timing.as_dict())
+    baseline_ms = 0.0
+    if alive_pages > 0:
+        gc.collect()
+        baseline_ms = _full_collection_ms()
+        for case, row in measured.values():
+            row.update(_gc_load(case.decode, page, alive_pages))
+
+    anchor = next((r for r in rows if r["name"] == ANCHOR and "best_us" in r), None)
+    for r in rows:
+        if anchor is not None and "best_us" in r:
+            r["speed_vs_json_loads"] = paired_ratio(anchor["rounds_us"], r["rounds_us"])
+
+    ours = next((r for r in rows if r["name"] == OURS and "best_us" in r), None)
+    target = {
+        "what": f"typed decode ({OURS}) ≥ {TARGET_SPEEDUP:g}× faster than json.loads",
+        "measured": ours.get("speed_vs_json_loads") if ours else None,
+    }
+    target["met"] = target["measured"] is not None and target["measured"] >= TARGET_SPEEDUP
+
+    table = Table(
+        f"Decode one {len(expected)}-order history page ({len(page):,} bytes)",
+        [
+            "contender",
+            "µs/page (best)",
+            "µs (median)",
+            "speed vs json.loads",
+            "orders",
+            "exact Decimals",
+        ],
+    )
+    for r in rows:
+        if "best_us" not in r:
+            table.add(r["name"], r["status"], "-", "-", "-", "-")
+            continue
+        ex = r.get("exact_amounts")
+        table.add(
+            r["name"],
+            fmt_float(r["best_us"]),
+            fmt_float(r["median_us"]),
+            fmt_ratio(r.get("speed_vs_json_loads")),
+            r["orders"],
+            "n/a (str)" if ex is None else f"{'yes' if ex else 'NO'} ({r['amounts_checked']})",
+        )
+    table.notes.append(
+        f"CPU time (time.process_time), best of {repeat} interleaved rounds of"
+        f" ≥{min_time:g} s per contender;"
+        " GC on; speed = median over rounds of json.loads µs ÷ row µs in the same round"
+    )
+    table.notes.append(
+        f"target: {target['what']}: measured {fmt_ratio(target['measured'])}"
+        f" → {'met' if target['met'] else 'NOT met'}"
+    )
+    tables = [table.as_dict()]
+    if alive_pages > 0:
+        gc_table = Table(
+            f"Garbage collector load of decoded pages ({alive_pages:,} pages kept alive)",
+            ["contender", "GC-tracked objects/page", "full gc.collect() ms", "ms per 1,000 pages"],
+        )
+        for r in rows:
+            if "gc_full_ms" not in r:
+                continue
+            extra = max(r["gc_full_ms"] - baseline_ms, 0.0)
+            gc_table.add(
+                r["name"],
+                fmt_float(r["gc_tracked_per_page"], 0),
+                fmt_float(r["gc_full_ms"], 1),
+                fmt_float(extra / alive_pages * 1000, 1),
+            )
+        gc_table.notes.append(
+            "objects counted after one collection (CPython untracks what it can);"
+            " a full collection walks every tracked object, so pages a program keeps"
+            " (in flight, queued, accumulated) cost CPU on every gen-2 collection;"
+            f" ms per 1,000 pages = collection time above the baseline without pages"
+            f" ({baseline_ms:.1f} ms: this process's other objects)"
+        )
+        tables.append(gc_table.as_dict())
+    return {
+        "name": "decode",
+        "tables": tables,
+        "data": {
+            "page_bytes": len(page),
+            "orders": len(expected),
+            "amounts_per_page": sum(len(a) for a in expected),
+            "min_time": min_time,
+            "repeat": repeat,
+            "rows": rows,
+            "targets": [target],
+            "gc_baseline_ms": baseline_ms,
+        },
+    }
+
+
+def plot(result: dict[str, Any], out: Path) -> list[Path]:
+    """A horizontal bar chart of µs per page."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["data"]["rows"] if "best_us" in r]
+    if not rows:
+        return []
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.2))
+    names = [r["name"] for r in rows][::-1]
+    values = [r["best_us"] for r in rows][::-1]
+    colors = ["tab:green" if n.startswith(OURS) else "tab:gray" for n in names]
+    ax.barh(names, values, color=colors)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:,.0f}", va="center", fontsize=8)
+    ax.set_xlabel("µs per 100-order page (lower is better)")
+    ax.set_title("Decoding one orders-history page")
+    fig.tight_layout()
+    path = out / "decode.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]

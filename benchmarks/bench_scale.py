@@ -1,0 +1,199 @@
+"""Scale: pages/s and client CPU per page as the number of sub-accounts grows.
+
+Limits are off in the simulator and the client, so this is the throughput of the
+client itself. One ``OnchainEarnClient`` per sub-account, all on one aiohttp session
+(100 connections), each with one task fetching 100-order history pages back to back.
+The simulator runs in a separate process; both processes' CPU is measured over the
+same span, so the table shows which one saturates its core first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from okx_onchain_earn import Credentials, OkxError, OnchainEarnClient
+from okx_onchain_earn._constants import DEFAULT_POOL_SIZE
+
+from ._common import Table, fmt_float
+from ._simproc import SimProcess
+
+__all__ = ["plot", "run"]
+
+PAGE = 100
+#: Connections of the session all clients share (the SDK's default pool size).
+POOL = DEFAULT_POOL_SIZE
+
+
+async def _drive(
+    base_url: str,
+    creds: list[Credentials],
+    *,
+    warmup: float,
+    duration: float,
+    sim_cpu: Callable[[], float],
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
+    clients = [
+        OnchainEarnClient(c, base_url=base_url, rate_limit=False, session=session) for c in creds
+    ]
+    done = [0]
+    failed: dict[str, int] = {}
+
+    async def worker(client: OnchainEarnClient) -> None:
+        while True:
+            try:
+                rows = await client.get_order_history(limit=PAGE)
+            except OkxError as exc:
+                failed[type(exc).__name__] = failed.get(type(exc).__name__, 0) + 1
+                continue
+            if len(rows) == PAGE:
+                done[0] += 1
+            else:
+                failed["short page"] = failed.get("short page", 0) + 1
+
+    tasks = [asyncio.create_task(worker(c)) for c in clients]
+    try:
+        await asyncio.sleep(warmup)
+        s0 = await loop.run_in_executor(None, sim_cpu)
+        p0 = done[0]
+        c0, w0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(duration)
+        pages = done[0] - p0
+        cpu, wall = time.process_time() - c0, time.perf_counter() - w0
+        s1 = await loop.run_in_executor(None, sim_cpu)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await session.close()
+    return {
+        "pages": pages,
+        "wall_s": wall,
+        "client_cpu_s": cpu,
+        "sim_cpu_s": s1 - s0,
+        "failures": failed,
+    }
+
+
+def run(
+    quick: bool = False,
+    *,
+    account_counts: tuple[int, ...] | None = None,
+    duration: float | None = None,
+    warmup: float | None = None,
+) -> dict[str, Any]:
+    """Runs each fleet size against one simulator process (limits off).
+
+    Args:
+        quick: Shorter measurements.
+        account_counts: Fleet sizes (default 1, 10, 100, 1000).
+        duration: Measured seconds per size (default 4, quick 0.8).
+        warmup: Seconds before measuring (default 1, quick 0.3).
+    """
+    account_counts = account_counts or (1, 10, 100, 1000)
+    duration = duration or (0.8 if quick else 4.0)
+    warmup = warmup if warmup is not None else (0.3 if quick else 1.0)
+    rows: list[dict[str, Any]] = []
+    with SimProcess(max(account_counts), rate_limit=False, history_orders=PAGE) as sim:
+        for n in account_counts:
+            m = asyncio.run(
+                _drive(
+                    sim.base_url,
+                    sim.credentials[:n],
+                    warmup=warmup,
+                    duration=duration,
+                    sim_cpu=sim.cpu,
+                )
+            )
+            pages = m["pages"]
+            rows.append(
+                {
+                    "accounts": n,
+                    "pages_per_s": pages / m["wall_s"],
+                    "cpu_us_per_page": m["client_cpu_s"] / pages * 1e6 if pages else None,
+                    "client_cpu_util": m["client_cpu_s"] / m["wall_s"],
+                    "sim_cpu_util": m["sim_cpu_s"] / m["wall_s"],
+                    **m,
+                }
+            )
+
+    table = Table(
+        "Scale: one client per sub-account, limits off, simulator in another process",
+        [
+            "accounts",
+            "pages/s",
+            "orders/s",
+            "client µs CPU/page",
+            "client CPU busy",
+            "sim CPU busy",
+            "failures",
+        ],
+    )
+    for r in rows:
+        table.add(
+            r["accounts"],
+            fmt_float(r["pages_per_s"], 0),
+            fmt_float(r["pages_per_s"] * PAGE, 0),
+            fmt_float(r["cpu_us_per_page"]),
+            f"{r['client_cpu_util']:.0%}",
+            f"{r['sim_cpu_util']:.0%}",
+            sum(r["failures"].values()),
+        )
+    table.notes.append(
+        f"{warmup:g} s warm-up then {duration:g} s measured per size; one task per account;"
+        f" one shared aiohttp session ({POOL} connections); each task keeps its last page"
+        " while it fetches the next;"
+        " CPU busy = process CPU ÷ wall time (100% = one core saturated)"
+    )
+    for r in rows:
+        if r["failures"]:
+            table.notes.append(f"{r['accounts']} accounts: failures {r['failures']}")
+    return {
+        "name": "scale",
+        "tables": [table.as_dict()],
+        "data": {"duration": duration, "warmup": warmup, "page": PAGE, "rows": rows},
+    }
+
+
+def plot(result: dict[str, Any], out: Path) -> list[Path]:
+    """Pages/s and client CPU µs per page against the number of accounts (log x)."""
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in result["data"]["rows"] if r["cpu_us_per_page"] is not None]
+    if not rows:
+        return []
+    xs = [r["accounts"] for r in rows]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    ax1.plot(xs, [r["pages_per_s"] for r in rows], marker="o", color="tab:green")
+    ax1.set_xscale("log")
+    ax1.set_xlabel("sub-accounts (one client and task each)")
+    ax1.set_ylabel("100-order pages per second")
+    ax1.set_title("Throughput")
+    ax1.set_ylim(bottom=0)
+    for x, r in zip(xs, rows, strict=True):
+        ax1.annotate(
+            f"client {r['client_cpu_util']:.0%}\nsim {r['sim_cpu_util']:.0%}",
+            (x, r["pages_per_s"]),
+            textcoords="offset points",
+            xytext=(0, -28),
+            ha="center",
+            fontsize=7,
+        )
+    ax2.plot(xs, [r["cpu_us_per_page"] for r in rows], marker="o", color="tab:blue")
+    ax2.set_xscale("log")
+    ax2.set_xlabel("sub-accounts")
+    ax2.set_ylabel("client CPU µs per page")
+    ax2.set_title("Client CPU per page")
+    ax2.set_ylim(bottom=0)
+    fig.tight_layout()
+    path = out / "scale.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return [path]
