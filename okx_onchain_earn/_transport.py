@@ -1,7 +1,7 @@
 """The request pipeline: build → sign → pace → send → decode → error → retry.
 
 Data flows one way. The client's endpoint methods only validate their arguments and
-hand a query or body to :meth:`Transport.call`; everything that touches the network
+hand a query or body to ``Transport.call``; everything that touches the network
 lives here.
 """
 
@@ -222,7 +222,7 @@ class Transport:
         Args:
             endpoint: The endpoint table row.
             decoder: The envelope decoder for this endpoint's models.
-            query: Encoded query string (GET), see :func:`encode_query`.
+            query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
         """
         uid = await self.uid() if self._rate_limit else ""

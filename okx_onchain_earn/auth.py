@@ -64,7 +64,7 @@ class Credentials:
         raise TypeError("Credentials are not picklable: pass them explicitly to each process")
 
     def sign(self, timestamp: str, method: str, path: str, body: bytes = b"") -> str:
-        """Signs one request with this key's secret (see :func:`sign`)."""
+        """Signs one request with this key's secret (see ``sign``)."""
         mac = self._mac.copy()
         mac.update(timestamp.encode())
         mac.update(method.encode())

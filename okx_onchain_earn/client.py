@@ -82,7 +82,7 @@ class OnchainEarnClient:
 
     Args:
         credentials: The API key to sign with.
-        base_url: REST host, e.g. :data:`HOST_WWW`, :data:`HOST_EEA`, :data:`HOST_US`.
+        base_url: REST host, e.g. ``HOST_WWW``, ``HOST_EEA``, ``HOST_US``.
         demo: Send ``x-simulated-trading: 1`` (demo-trading keys only).
         session: An aiohttp session to use instead of creating one.
         timeout: Seconds to wait for each answer.
@@ -95,11 +95,11 @@ class OnchainEarnClient:
             the running event loop, shared by every client of the same user id,
             resolved at the first request; or a ``RedisLimiter``).
         pool_size: Connections kept by an owned session.
-        journal: Async callback awaited with a :class:`TradeEvent` before each trade is
+        journal: Async callback awaited with a ``TradeEvent`` before each trade is
             sent and after its outcome is known.
         tag_prefix: Prefix (0-6 letters/digits) of the tags generated for purchases.
         reconcile_timeout: How long to look for a trade whose outcome is unknown
-            before raising :class:`OrderOutcomeUnknownError`, in seconds.
+            before raising ``OrderOutcomeUnknownError``, in seconds.
         reconcile_interval: Pause between two looks, in seconds.
     """
 
@@ -345,7 +345,7 @@ class OnchainEarnClient:
         """Lists orders in progress (``GET /api/v5/finance/staking-defi/orders-active``).
 
         Args:
-            state: Only orders in this state (an :class:`OrderState` or its code).
+            state: Only orders in this state (an ``OrderState`` or its code).
         """
         if isinstance(state, OrderState):
             state = state.value
@@ -401,7 +401,7 @@ class OnchainEarnClient:
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> OrderHistoryPager:
-        """Pages through order history (see :class:`OrderHistoryPager`).
+        """Pages through order history (see ``OrderHistoryPager``).
 
         ``async for order in client.iter_order_history(ccy="DOT")`` yields every order,
         newest first, following ``after``. With ``before`` alone it walks forward to the

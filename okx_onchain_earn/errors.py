@@ -1,6 +1,6 @@
 """The exception tree, and the table that maps OKX's ``code`` to it.
 
-Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone::
+Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
 
     OkxError
     ├── OkxTransportError                  no usable answer came back

@@ -1,14 +1,14 @@
 """Many sub-accounts in one service: one connection pool, one client per account.
 
-A :class:`Fleet` holds the :class:`~okx_onchain_earn.Credentials` of many (sub-)accounts
-and hands out one :class:`~okx_onchain_earn.OnchainEarnClient` per account. Every
+A ``Fleet`` holds the ``Credentials`` of many (sub-)accounts
+and hands out one ``OnchainEarnClient`` per account. Every
 client is built on first use (so a thousand idle accounts cost a few kilobytes each)
 and sends through ONE aiohttp session with ONE bounded ``TCPConnector``, so the whole
 fleet never holds more than ``max_connections`` sockets. Pacing needs nothing here:
 each client draws on the process-wide limiter, keyed by user id, so clients of the
 same user id share one budget whatever their API key.
 
-Running a job on every account::
+Running a job on every account:
 
     async with Fleet(credentials, base_url=HOST_EEA) as fleet:
         offers = await fleet.gather("get_offers", ccy="USDT")  # FleetResults
@@ -22,12 +22,12 @@ Running a job on every account::
             async for account, order in history:
                 ...  # every order of every account, interleaved as pages arrive
 
-Failures stay with their account: :meth:`Fleet.map`, :meth:`Fleet.gather` and
-:meth:`Fleet.stream` catch each account's ``Exception`` into its
-:class:`AccountResult`; cancellation is never caught. :meth:`Fleet.iter_order_history`
+Failures stay with their account: ``Fleet.map``, ``Fleet.gather`` and
+``Fleet.stream`` catch each account's ``Exception`` into its
+``AccountResult``; cancellation is never caught. ``Fleet.iter_order_history``
 yields plain ``(account, order)`` pairs and keeps an account's error aside
 (``on_error``): by default every other account is walked to the end, then
-:class:`FleetError` is raised with the errors by account, so a failed account is
+``FleetError`` is raised with the errors by account, so a failed account is
 never silently missing from the output.
 
 Concurrency is bounded per call by a pool of ``concurrency`` worker tasks pulling
@@ -88,9 +88,9 @@ __all__ = [
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 
-#: What :meth:`Fleet.iter_order_history` does when one account fails: ``"defer"``
-#: finishes every other account, then raises :class:`FleetError`; ``"collect"`` only
-#: records the error in :attr:`FleetStream.errors`; ``"raise"`` stops every account
+#: What ``Fleet.iter_order_history`` does when one account fails: ``"defer"``
+#: finishes every other account, then raises ``FleetError``; ``"collect"`` only
+#: records the error in ``FleetStream.errors``; ``"raise"`` stops every account
 #: and raises the error at once.
 OnError = Literal["defer", "collect", "raise"]
 
@@ -99,7 +99,7 @@ _NOT_GATHERABLE = frozenset(("aclose", "iter_order_history"))
 
 
 class ClientOptions(TypedDict, total=False):
-    """Options passed to every :class:`OnchainEarnClient` of a fleet (see its docs)."""
+    """Options passed to every ``OnchainEarnClient`` of a fleet (see its docs)."""
 
     timeout: float
     max_retries: int
@@ -155,9 +155,9 @@ class AccountResult(Generic[T]):
 
 
 class FleetResults(Generic[T]):
-    """Per-account results of :meth:`Fleet.map` / :meth:`Fleet.gather`, in account order.
+    """Per-account results of ``Fleet.map`` / ``Fleet.gather``, in account order.
 
-    Index it by position or by account name; iterate it for :class:`AccountResult`
+    Index it by position or by account name; iterate it for ``AccountResult``
     objects.
     """
 
@@ -215,7 +215,7 @@ class FleetResults(Generic[T]):
 
 @dataclass(slots=True)
 class FleetStats:
-    """Counters summed over the clients of a fleet (see :class:`ClientStats`).
+    """Counters summed over the clients of a fleet (see ``ClientStats``).
 
     Attributes:
         accounts: Accounts in the fleet.
@@ -448,7 +448,7 @@ class Fleet:
     Use it as an async context manager. Accounts are named by ``Credentials.name``
     (else ``uid``, else ``account<index>``); names must be unique, and an API key may
     appear only once. ``fleet[key]`` takes an index, a name or a user id (the first
-    account of that uid) and returns that account's :class:`OnchainEarnClient`;
+    account of that uid) and returns that account's ``OnchainEarnClient``;
     iterating the fleet yields every account's client, building them.
 
     Args:
@@ -458,12 +458,12 @@ class Fleet:
         demo: Send ``x-simulated-trading: 1`` (demo-trading keys only).
         max_connections: Size of the shared connection pool (ignored when a session
             is injected).
-        concurrency: Default number of accounts worked on at once by :meth:`map`,
-            :meth:`gather`, :meth:`stream` and :meth:`iter_order_history`.
+        concurrency: Default number of accounts worked on at once by ``map``,
+            ``gather``, ``stream`` and ``iter_order_history``.
         session: An aiohttp session to use instead of creating one; it is never
             closed by the fleet.
         **client_options: Options for every client (``timeout``, ``max_retries``,
-            ``limiter``, ``journal``…; see :class:`OnchainEarnClient`).
+            ``limiter``, ``journal``…; see ``OnchainEarnClient``).
 
     Raises:
         ValueError: Duplicate names or keys, or an invalid option.
@@ -561,7 +561,7 @@ class Fleet:
         session: aiohttp.ClientSession | None = None,
         **client_options: Unpack[ClientOptions],
     ) -> Fleet:
-        """Builds a fleet from a TOML profiles file (the CLI's format)::
+        """Builds a fleet from a TOML profiles file (the CLI's format):
 
             [profiles.sub1]
             api_key = "…"
@@ -577,14 +577,14 @@ class Fleet:
             profiles: Profile names to use, in this order (default: all, file order).
             base_url: REST host; default: the profiles' common ``host``, else www.
             demo: Demo trading; default: the profiles' common ``demo``, else False.
-            max_connections: See :class:`Fleet`.
-            concurrency: See :class:`Fleet`.
-            session: See :class:`Fleet`.
-            **client_options: See :class:`Fleet`.
+            max_connections: See ``Fleet``.
+            concurrency: See ``Fleet``.
+            session: See ``Fleet``.
+            **client_options: See ``Fleet``.
 
         Raises:
             ValueError: The file cannot be read, is not valid TOML, or a profile is
-                malformed (:class:`~okx_onchain_earn.profiles.ProfileError`, a
+                malformed (``ProfileError``, a
                 ``ValueError``); a chosen profile is missing; or profiles name
                 different hosts or demo settings (one fleet, one host).
         """
@@ -647,7 +647,7 @@ class Fleet:
     async def aclose(self) -> None:
         """Closes open streams and the owned session (an injected one stays open).
 
-        Idempotent. Counters stay readable through :meth:`stats` afterwards.
+        Idempotent. Counters stay readable through ``stats`` afterwards.
         """
         self._closed = True
         for stream in list(self._streams):
@@ -657,7 +657,7 @@ class Fleet:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`aclose` ran."""
+        """True once ``aclose`` ran."""
         return self._closed
 
     @property
@@ -782,7 +782,7 @@ class Fleet:
             accounts: Only these accounts (indexes, names or user ids), in this order.
 
         Returns:
-            One :class:`AccountResult` per account, in account order. An account whose
+            One ``AccountResult`` per account, in account order. An account whose
             ``fn`` raised an ``Exception`` carries it; the others are unaffected.
             Cancelling the caller cancels every running ``fn``.
         """
@@ -882,9 +882,9 @@ class Fleet:
         ``await fleet.map(lambda c: c.get_offers(ccy="USDT"))``.
 
         Args:
-            method: Name of an async :class:`OnchainEarnClient` method.
-            concurrency: See :meth:`map`.
-            accounts: See :meth:`map`.
+            method: Name of an async ``OnchainEarnClient`` method.
+            concurrency: See ``map``.
+            accounts: See ``map``.
             **kwargs: The method's keyword arguments.
 
         Raises:
@@ -912,10 +912,10 @@ class Fleet:
         accounts: Iterable[int | str] | None = None,
         buffer: int | None = None,
     ) -> FleetStream[AccountResult[T]]:
-        """Like :meth:`map`, but yields each :class:`AccountResult` as it completes.
+        """Like ``map``, but yields each ``AccountResult`` as it completes.
 
         Use ``async with fleet.stream(fn) as results: async for r in results`` so that
-        leaving the loop early stops the remaining work (see :class:`FleetStream`).
+        leaving the loop early stops the remaining work (see ``FleetStream``).
 
         Args:
             fn: An async function of one account's client.
@@ -948,7 +948,7 @@ class Fleet:
         """Every order of every account's history, as ``(account name, order)`` pairs.
 
         Walks ``concurrency`` accounts at a time with
-        :meth:`OnchainEarnClient.iter_order_history`
+        ``OnchainEarnClient.iter_order_history``
         (``GET /api/v5/finance/staking-defi/orders-history``); pages are yielded as
         they arrive, so accounts interleave, and each account's orders come newest
         first. At most ``buffer`` pages wait for the consumer; then the walks pause.
@@ -965,8 +965,8 @@ class Fleet:
             buffer: Pages held while the consumer is busy (default: ``concurrency``).
             on_error: When an account fails (its walk stops; orders already yielded
                 stay yielded): ``"defer"`` finishes the other accounts, then raises
-                :class:`FleetError`; ``"collect"`` only records it in
-                :attr:`FleetStream.errors`; ``"raise"`` stops all and raises it.
+                ``FleetError``; ``"collect"`` only records it in
+                ``FleetStream.errors``; ``"raise"`` stops all and raises it.
 
         Raises:
             ValueError: An invalid filter (checked before anything is sent).
@@ -1027,7 +1027,7 @@ class Fleet:
     # --- monitoring --------------------------------------------------------------
 
     def stats(self) -> FleetStats:
-        """Counters summed over every client built so far (see :class:`FleetStats`)."""
+        """Counters summed over every client built so far (see ``FleetStats``)."""
         out = FleetStats(accounts=len(self._creds), clients=0)
         for name, client in zip(self._names, self._clients, strict=True):
             if client is None:

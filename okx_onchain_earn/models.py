@@ -1,7 +1,7 @@
 """Typed models for On-chain earn requests and responses (msgspec Structs).
 
-Amounts, balances and APYs are exact :class:`~decimal.Decimal`; millisecond timestamps
-are timezone-aware UTC :class:`~datetime.datetime`; OKX's empty strings read as
+Amounts, balances and APYs are exact ``Decimal``; millisecond timestamps
+are timezone-aware UTC ``datetime``; OKX's empty strings read as
 ``None``. Each Struct keeps OKX's text in a ``*_raw`` field and converts it when the
 attribute is read: building thousands of ``Decimal`` objects nobody looks at is what
 makes typed decoding slow, so that cost is paid only on access. Unknown fields are
@@ -96,7 +96,7 @@ class _Model(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=False
 
 
 class InvestData(msgspec.Struct, frozen=True, kw_only=True):
-    """One currency and amount to invest, for :meth:`OnchainEarnClient.purchase`.
+    """One currency and amount to invest, for ``OnchainEarnClient.purchase``.
 
     Raises:
         ValueError: ``ccy`` is empty or ``amt`` is not a finite amount above zero.

@@ -47,7 +47,7 @@ class OrderHistoryPager:
     pager`` yields every order once (newest first, or oldest first when walking
     forward from ``before`` alone; with both ``after`` and ``before`` it walks backward
     through the orders strictly between them); ``pager.pages()`` yields
-    :class:`HistoryPage` objects; ``pager.cursor`` is the id to resume from. ``since``/``until`` (on
+    ``HistoryPage`` objects; ``pager.cursor`` is the id to resume from. ``since``/``until`` (on
     ``purchased_time``) stop the walk early, since OKX has no server-side time filter.
     """
 

@@ -1,7 +1,7 @@
 """The profiles file: API keys of many (sub-)accounts in one TOML file.
 
 One ``[profiles.NAME]`` table per sub-account (each sub-account has its own keys and
-user id)::
+user id):
 
     [profiles.main]
     api_key = "…"
@@ -17,8 +17,8 @@ user id)::
     secret_key = "…"
     passphrase = "…"
 
-:func:`read_profiles` reads and checks such a file, :func:`write_profiles` writes one.
-The ``okx-earn`` command and :meth:`~okx_onchain_earn.fleet.Fleet.from_profiles` both
+``read_profiles`` reads and checks such a file, ``write_profiles`` writes one.
+The ``okx-earn`` command and ``from_profiles`` both
 read it through this module. The file holds secrets: keep it private (mode 0600).
 """
 

@@ -10,11 +10,11 @@ deadline passes:
 * redeem: the order in state redeeming, or gone into history;
 * cancel: the order in state cancelling, back to earning from redeeming, or gone.
 
-Found, the real :class:`~okx_onchain_earn.OrderAck` is returned. Not found, an
-:class:`~okx_onchain_earn.OrderOutcomeUnknownError` carries the tag (or order id) and
+Found, the real ``OrderAck`` is returned. Not found, an
+``OrderOutcomeUnknownError`` carries the tag (or order id) and
 what was checked, so the caller can decide.
 
-A journal callback, if given, is awaited with a :class:`TradeEvent` before each trade
+A journal callback, if given, is awaited with a ``TradeEvent`` before each trade
 is sent and after its outcome is known (including cancellation of the calling task),
 so a service can persist intents and replay or reconcile them after a crash.
 """

@@ -1,7 +1,7 @@
 """``okx-earn``: the command-line interface (needs the ``cli`` extra: click and rich).
 
-Importing this package needs neither: :func:`main` checks for them and says how to
-install them. The demo's logic is importable without them too::
+Importing this package needs neither: ``main`` checks for them and says how to
+install them. The demo's logic is importable without them too:
 
     from okx_onchain_earn.cli import run_demo
     report = await run_demo(accounts=5, seconds=3)

@@ -2,9 +2,9 @@
 
 Nothing here imports click or rich, so the resolution rules are plain functions that
 tests call directly. The profiles file's format, its reader and its writer belong to
-:mod:`okx_onchain_earn.profiles`; this module picks a profile, applies the command
+``okx_onchain_earn.profiles``; this module picks a profile, applies the command
 line's ``--host`` and ``--demo``, and turns the format's errors into
-:class:`ConfigError` (exit code 2).
+``ConfigError`` (exit code 2).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """A treasury day across many sub-accounts, on the embedded simulator.
 
-Every account is driven through the real :class:`OnchainEarnClient` (rate limiting on,
-the process-wide limiter) over loopback against :func:`run_simulator`, all clients
+Every account is driven through the real ``OnchainEarnClient`` (rate limiting on,
+the process-wide limiter) over loopback against ``run_simulator``, all clients
 sharing one aiohttp session. Per account, concurrently:
 
 * **backfill**: page the whole order history with ``iter_order_history``, summing the
@@ -16,7 +16,7 @@ Finance errors (a race with an order's state, a product refusing early redemptio
 are counted: they are part of a realistic day. A trade whose outcome is unknown is
 looked up by the client (a purchase by its tag), never re-sent; the clients' journal
 counts those found. Nothing here imports click or rich; the CLI renders the
-:class:`DemoReport` and the :class:`DemoProgress` snapshots.
+``DemoReport`` and the ``DemoProgress`` snapshots.
 """
 
 from __future__ import annotations
@@ -544,7 +544,7 @@ async def run_demo(
     Args:
         accounts: Sub-accounts (user ids) to drive, concurrently.
         seconds: Time budget; no new operation starts after it. Work in flight gets
-            :data:`GRACE_SECONDS` more before it is cancelled (the history backfill is
+            ``GRACE_SECONDS`` more before it is cancelled (the history backfill is
             not cut at the budget, only then).
         seed: Seed of the simulator's data and of every decision.
         history_orders: Completed orders the simulator generates per account.

@@ -1,6 +1,6 @@
 """Rows of the endpoint commands, and their rendering as a table, JSON or CSV.
 
-A row is a mapping of column name to a :data:`Cell`. Amounts stay ``Decimal`` until
+A row is a mapping of column name to a ``Cell``. Amounts stay ``Decimal`` until
 rendered, so JSON and CSV carry OKX's exact digits (as strings, never floats).
 """
 

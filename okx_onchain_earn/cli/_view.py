@@ -1,4 +1,4 @@
-"""Showing the demo: live progress on stderr, and the summary of a :class:`DemoReport`."""
+"""Showing the demo: live progress on stderr, and the summary of a ``DemoReport``."""
 
 from __future__ import annotations
 
@@ -130,7 +130,7 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
     """Writes the summary tables of a demo run.
 
     Args:
-        report: What :func:`run_demo` returned.
+        report: What ``run_demo`` returned.
         out: Where to write (stdout).
     """
     console = Console(file=out, soft_wrap=False, width=None if out.isatty() else 120)

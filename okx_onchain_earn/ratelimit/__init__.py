@@ -4,14 +4,14 @@ OKX counts each endpoint's requests per user id and refuses (HTTP 429, code 5001
 when more than ``limit`` of them arrive within any ``window``-second span. The
 limiters here hold a slot from just before the send until the response, and free it
 ``window + margin`` after that, so no ``limit + 1`` arrivals can share a window
-(see :class:`InProcessLimiter` for the argument, the faster ``mode="send"``, and the
+(see ``InProcessLimiter`` for the argument, the faster ``mode="send"``, and the
 throughput each costs).
 
-* :func:`shared_limiter` — the process-wide default, one per event loop.
-* :class:`InProcessLimiter` — the same, built with your own options.
-* :class:`RedisLimiter` — one budget shared by processes and machines (``redis`` extra).
+* ``shared_limiter`` — the process-wide default, one per event loop.
+* ``InProcessLimiter`` — the same, built with your own options.
+* ``RedisLimiter`` — one budget shared by processes and machines (``redis`` extra).
 
-The transport uses every limiter through the :class:`RateLimiter` protocol::
+The transport uses every limiter through the ``RateLimiter`` protocol:
 
     permit = await limiter.acquire(uid, endpoint)
     try:

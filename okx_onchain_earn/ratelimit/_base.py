@@ -14,7 +14,7 @@ __all__ = ["KeyStats", "Permit", "RateLimiter"]
 class Permit(Protocol):
     """The right to have one request to one (user id, endpoint) on the wire.
 
-    The transport takes a permit just before it sends and calls :meth:`release` in a
+    The transport takes a permit just before it sends and calls ``release`` in a
     ``finally`` once the response has arrived, or the request failed or was cancelled.
     """
 

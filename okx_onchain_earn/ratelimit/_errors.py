@@ -1,6 +1,6 @@
 """The one exception the rate limiters raise themselves.
 
-It is defined in the SDK's error tree (:mod:`okx_onchain_earn.errors`, under
+It is defined in the SDK's error tree (``okx_onchain_earn.errors``, under
 ``OkxError``) so that ``except OkxError`` catches it; it is re-exported here for
 callers who think of it as the limiter's.
 """

@@ -97,7 +97,7 @@ def _has_slot(key: _Key, now: float) -> bool:
 
 
 class _Permit:
-    """A granted slot; :meth:`release` starts its cool-down (arrival mode)."""
+    """A granted slot; ``release`` starts its cool-down (arrival mode)."""
 
     __slots__ = ("_at", "_key", "_limiter")
 
@@ -122,7 +122,7 @@ class InProcessLimiter:
     arrival mode and ``limit / (window + jitter)`` in send mode.
 
     All clients of one process should share one limiter per event loop (use
-    :func:`shared_limiter`), because OKX counts per user id, whatever the API key.
+    ``shared_limiter``), because OKX counts per user id, whatever the API key.
     A limiter serves one event loop at a time.
 
     Args:
@@ -395,7 +395,7 @@ def shared_limiter() -> InProcessLimiter:
     per loop (weakly keyed, gone with the loop), created with default options.
 
     Returns:
-        The running loop's shared :class:`InProcessLimiter`.
+        The running loop's shared ``InProcessLimiter``.
 
     Raises:
         RuntimeError: No event loop is running.

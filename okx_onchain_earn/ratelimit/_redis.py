@@ -156,7 +156,7 @@ class _RedisPermit:
 class RedisLimiter:
     """Strict per-(user id, endpoint) pacing shared through Redis.
 
-    Same slots and guarantees as :class:`InProcessLimiter` (see its docs for the two
+    Same slots and guarantees as ``InProcessLimiter`` (see its docs for the two
     modes and their throughput), kept in Redis so several processes or machines that
     speak for one uid share one budget. One script call per acquire and one per
     release; time is Redis server time. Needs the ``redis`` extra (``redis>=5``) and
@@ -174,10 +174,10 @@ class RedisLimiter:
         margin: Extra seconds a released slot stays used (arrival mode).
         jitter: Extra seconds a used slot stays used (send mode).
         lease: Seconds an in-flight slot stays used if never released (arrival mode).
-        on_unavailable: ``"fail"`` raises :class:`RateLimiterUnavailable`;
+        on_unavailable: ``"fail"`` raises ``RateLimiterUnavailable``;
             ``"local"`` logs one warning and from then on paces with ``fallback``.
         fallback: The limiter used after Redis failed with ``on_unavailable="local"``;
-            defaults to :func:`shared_limiter` of the running loop.
+            defaults to ``shared_limiter`` of the running loop.
 
     Raises:
         ImportError: The ``redis`` package is not installed.

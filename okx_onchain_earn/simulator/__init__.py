@@ -4,15 +4,15 @@ It serves the six On-chain earn endpoints, ``GET /api/v5/public/time`` and
 ``GET /api/v5/account/config`` with OKX's envelope, and is as strict as OKX: every
 private request is authenticated (key, passphrase, timestamp within 30 s, signature
 over ``timestamp + METHOD + path?query + body``, live/demo environment, region,
-permission), rate limits come from :mod:`okx_onchain_earn.endpoints` and are enforced
+permission), rate limits come from ``okx_onchain_earn.endpoints`` and are enforced
 per (user id, endpoint) over any window-long span, and parameters are validated.
 
-Orders live in simulated time (:class:`SimClock`): purchase → pending ``8`` → on
+Orders live in simulated time (``SimClock``): purchase → pending ``8`` → on
 chain ``9`` → earning ``1`` → redeeming ``2`` → completed ``3`` in the history, with
-earnings accrued from the APY. :class:`Faults` injects latency, dropped connections,
+earnings accrued from the APY. ``Faults`` injects latency, dropped connections,
 5xx answers, 50011 bursts, 50004 after acting, slow answers and clock skew.
 
-Three ways to use it::
+Three ways to use it:
 
     # 1. in code
     async with run_simulator(accounts=3) as sim:

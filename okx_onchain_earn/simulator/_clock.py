@@ -11,7 +11,7 @@ class SimClock:
     """Wall time run ``speed`` times faster, plus an offset tests move forward.
 
     At construction simulated time equals wall time; afterwards it runs ``speed`` times
-    as fast, and :meth:`advance` jumps it forward. Order states, earnings and timestamps
+    as fast, and ``advance`` jumps it forward. Order states, earnings and timestamps
     in answers follow this clock. Request timestamps (``OK-ACCESS-TIMESTAMP``) are
     checked against the real wall clock instead (see ``Faults.clock_skew``), so moving
     simulated time never makes a client's signatures expire.

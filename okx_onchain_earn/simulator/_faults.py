@@ -2,13 +2,13 @@
 
 Two ways to ask for a fault, both settable while the simulator runs:
 
-* one-shot queues, for deterministic tests::
+* one-shot queues, for deterministic tests:
 
       sim.faults.queue("purchase", "drop_after")             # the next purchase
       sim.faults.queue("orders_history", "unavailable", count=3)
       sim.faults.queue(None, "slow_after", delay=2.0)        # the next request of any endpoint
 
-* rates, a probability per request drawn from a seeded RNG, for chaos runs::
+* rates, a probability per request drawn from a seeded RNG, for chaos runs:
 
       sim.faults.set_rate("server_error", 0.05)              # every endpoint
       sim.faults.set_rate("drop_after", 0.1, endpoint="redeem")
@@ -124,7 +124,7 @@ class Faults:
 
         Args:
             endpoint: Endpoint name (``"purchase"``…) or row, or ``None`` for any.
-            kind: A :class:`FaultKind` or its value.
+            kind: A ``FaultKind`` or its value.
             count: How many requests in a row.
             delay: Hold-back of ``slow_after`` answers, in seconds.
         """
@@ -149,7 +149,7 @@ class Faults:
         """Injects a fault into a random share of requests (replacing an earlier rate).
 
         Args:
-            kind: A :class:`FaultKind` or its value.
+            kind: A ``FaultKind`` or its value.
             probability: Chance per request, 0 to 1; 0 removes the rate.
             endpoint: Endpoint name or row, or ``None`` for every endpoint.
             delay: Hold-back of ``slow_after`` answers, in seconds.

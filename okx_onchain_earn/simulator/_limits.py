@@ -108,7 +108,7 @@ class RateLimits:
     def would_refuse(self, who: str, endpoint: Endpoint, now: float) -> bool:
         """True when a request arriving at ``now`` (monotonic) must be refused.
 
-        Counts the refusal; an admitted request must then be :meth:`record`-ed.
+        Counts the refusal; an admitted request must then be ``record``-ed.
         """
         if not self.enabled:
             return False

@@ -35,17 +35,17 @@ class Simulator:
     """An OKX-compatible On-chain earn server for tests, demos and benchmarks.
 
     Construct it, then ``await start()`` (or ``async with``); ``await stop()`` when done.
-    :func:`run_simulator` does both.
+    ``run_simulator`` does both.
 
     Args:
         accounts: Number of user ids: the main account, then its sub-accounts.
         host: Interface to listen on.
-        port: TCP port; 0 picks a free one (see :attr:`base_url` once started).
+        port: TCP port; 0 picks a free one (see ``base_url`` once started).
         seed: Seed of keys, balances, history and fault randomness.
         rate_limit: False turns rate limits off (for throughput benchmarks).
         history_orders: Completed orders per account, generated on first access.
         keys_per_account: API keys per user id; they share the user id's limits.
-        speed: Simulated seconds per wall second (see :class:`SimClock`).
+        speed: Simulated seconds per wall second (see ``SimClock``).
         before_mode: How ``before`` alone pages the history: ``"latest"`` (the newest
             ``limit`` records newer than the cursor, as OKX documents for its other
             paged endpoints) or ``"adjacent"`` (the ``limit`` records right after it).
@@ -58,7 +58,7 @@ class Simulator:
     Attributes:
         state: Accounts, keys, products and orders (for assertions and set-up).
         clock: Simulated time; ``clock.advance(s)`` fast-forwards order life.
-        faults: The fault injector (see :class:`Faults`).
+        faults: The fault injector (see ``Faults``).
         stats: Accepted and refused requests per (user id, endpoint name).
         limits: The rate limiter (``limits.reset()`` refills every budget).
         before_mode: See the argument; may be changed while running.
@@ -159,7 +159,7 @@ class Simulator:
             await asyncio.wait_for(stopping.wait(), delay)
 
     async def start(self) -> Simulator:
-        """Starts listening; returns ``self`` with :attr:`port` set."""
+        """Starts listening; returns ``self`` with ``port`` set."""
         if self._runner is not None:
             raise RuntimeError("the simulator is already running")
         self._stopping = asyncio.Event()
@@ -210,14 +210,14 @@ async def run_simulator(
     demo: bool = False,
     timing: Timing | None = None,
 ) -> AsyncIterator[Simulator]:
-    """Runs a :class:`Simulator` on a loopback socket for the duration of the block.
+    """Runs a ``Simulator`` on a loopback socket for the duration of the block.
 
-    Example::
+    Example:
 
         async with run_simulator(accounts=3) as sim:
             client = OnchainEarnClient(sim.credentials[0], base_url=sim.base_url)
 
-    Arguments are those of :class:`Simulator`.
+    Arguments are those of ``Simulator``.
     """
     sim = Simulator(
         accounts,
@@ -253,8 +253,8 @@ async def serve(
         port: TCP port (0 picks a free one).
         accounts: Number of user ids.
         credentials_file: If given, where to write the keys (see
-            :func:`write_credentials_file`).
-        **kwargs: Other :class:`Simulator` arguments (``host``, ``seed``…).
+            ``write_credentials_file``).
+        **kwargs: Other ``Simulator`` arguments (``host``, ``seed``…).
     """
     sim = Simulator(accounts, port=port, **kwargs)
     await sim.start()
@@ -272,7 +272,7 @@ async def serve_forever(
 ) -> None:
     """Runs a simulator until the task is cancelled (for ``okx-earn simulate``).
 
-    Arguments are those of :func:`serve`.
+    Arguments are those of ``serve``.
     """
     sim = await serve(port, accounts, credentials_file=credentials_file, **kwargs)
     try:
@@ -284,7 +284,7 @@ async def serve_forever(
 def write_credentials_file(sim: Simulator, path: str | os.PathLike[str]) -> Path:
     """Writes the simulator's address and keys as JSON, readable only by the owner.
 
-    The file looks like::
+    The file looks like:
 
         {"base_url": "http://127.0.0.1:8080", "demo": false, "region": "global",
          "accounts": [{"name": "main", "uid": "…", "main_uid": "…", "api_key": "…",
@@ -292,7 +292,7 @@ def write_credentials_file(sim: Simulator, path: str | os.PathLike[str]) -> Path
                        "demo": false}, …]}
 
     ``accounts`` lists every key, the first key of each user id first in its group.
-    Read it back with :func:`load_credentials_file`.
+    Read it back with ``load_credentials_file``.
 
     Returns:
         The path written.
@@ -326,10 +326,10 @@ def write_credentials_file(sim: Simulator, path: str | os.PathLike[str]) -> Path
 
 
 def load_credentials_file(path: str | os.PathLike[str]) -> tuple[str, list[Credentials]]:
-    """Reads a file written by :func:`write_credentials_file`.
+    """Reads a file written by ``write_credentials_file``.
 
     Returns:
-        The base URL and every key as :class:`Credentials` (``uid`` and ``name`` set).
+        The base URL and every key as ``Credentials`` (``uid`` and ``name`` set).
     """
     doc = json.loads(Path(path).read_text(encoding="utf-8"))
     creds = [

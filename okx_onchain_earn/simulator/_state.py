@@ -1,11 +1,11 @@
 """Accounts, API keys, products and orders of the simulator, and their life in time.
 
-Order states are derived from the :class:`SimClock`: a purchase is pending (``8``),
+Order states are derived from the ``SimClock``: a purchase is pending (``8``),
 then on chain (``9``), then earning (``1``); a redemption is redeeming (``2``) until its
 settlement, when the order moves into the history as completed (``3``) and the
 principal plus earnings return to the funding balance. A purchase cancelled while
 pending or on chain is cancelling (``13``) until its funds return. Transitions happen
-lazily: :meth:`SimState.settle` applies every transition that is due whenever an
+lazily: ``SimState.settle`` applies every transition that is due whenever an
 account is looked at, so nothing runs in the background.
 
 Each account's book (balances, active orders, history) is generated on first access
@@ -526,7 +526,7 @@ class HistoryRecord:
 
 
 def _e8_text(units: int) -> str:
-    """Text of an amount given in units of 1e-8, as :func:`fmt_amount` writes it."""
+    """Text of an amount given in units of 1e-8, as ``fmt_amount`` writes it."""
     whole, frac = divmod(units, 100_000_000)
     return f"{whole}.{frac:08d}".rstrip("0") if frac else str(whole)
 
@@ -661,7 +661,7 @@ class Book:
     next_due_ms: float = float("inf")
 
     def recompute_due(self) -> None:
-        """Recomputes :attr:`next_due_ms` after an order changed."""
+        """Recomputes ``next_due_ms`` after an order changed."""
         due = float("inf")
         for o in self.active.values():
             if o.done_ms is not None:

@@ -1,10 +1,10 @@
 """A pytest plugin with a running simulator per test.
 
-Enable it in a ``conftest.py`` (or test module)::
+Enable it in a ``conftest.py`` (or test module):
 
     pytest_plugins = ["okx_onchain_earn.simulator.pytest_plugin"]
 
-then ask for the fixture::
+then ask for the fixture:
 
     @pytest.mark.asyncio
     async def test_offers(okx_simulator):
@@ -12,7 +12,7 @@ then ask for the fixture::
         ...
 
 Defaults are small (3 accounts, 250 history orders each). Change them per test with
-the ``okx_simulator`` marker, whose keyword arguments go to :func:`run_simulator`::
+the ``okx_simulator`` marker, whose keyword arguments go to ``run_simulator``:
 
     @pytest.mark.okx_simulator(accounts=5, rate_limit=False)
 """
