@@ -106,6 +106,29 @@ class _Retry(Exception):
         self.pause = pause
 
 
+def _retry(error: OkxError, cause: BaseException | None) -> _Retry:
+    if cause is not None:
+        error.__cause__ = cause
+    return _Retry(error)
+
+
+def _after_sending(
+    endpoint: Endpoint, error: OkxError, cause: BaseException | None
+) -> OrderOutcomeUnknownError | _Retry:
+    """What a failure after the request may have reached OKX becomes.
+
+    A read is simply re-sent. A trade is never re-sent blindly: its outcome is unknown,
+    and the trading layer reconciles it by reading the orders back.
+    """
+    if not endpoint.is_trade:
+        return _retry(error, cause)
+    unknown = OrderOutcomeUnknownError(
+        f"{error}; the order may or may not have been executed", endpoint=endpoint.name
+    )
+    unknown.__cause__ = cause if cause is not None else error
+    return unknown
+
+
 class Transport:
     """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``."""
 
@@ -298,7 +321,6 @@ class Transport:
         uid: str,
     ) -> list[T]:
         name = endpoint.name
-        trade = endpoint.is_trade
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
@@ -316,31 +338,16 @@ class Transport:
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Nothing reached OKX: safe to retry reads and trades alike.
             err = OkxConnectionError(f"cannot connect for {name}: {exc}", endpoint=name)
-            err.__cause__ = exc
-            raise _Retry(err) from exc
+            raise _retry(err, exc) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            if trade:
-                raise OrderOutcomeUnknownError(
-                    f"{name}: no answer within {self._timeout.total} s; the order may or may"
-                    " not have been executed",
-                    endpoint=name,
-                ) from exc
-            timeout_err = OkxTimeoutError(
+            timeout = OkxTimeoutError(
                 f"{name}: no answer within {self._timeout.total} s", endpoint=name
             )
-            timeout_err.__cause__ = exc
-            raise _Retry(timeout_err) from exc
+            raise _after_sending(endpoint, timeout, exc) from exc
         except aiohttp.ClientError as exc:
             # The request may have reached OKX before the connection broke.
-            if trade:
-                raise OrderOutcomeUnknownError(
-                    f"{name}: connection lost after sending ({exc!r}); the order may or may"
-                    " not have been executed",
-                    endpoint=name,
-                ) from exc
-            err = OkxConnectionError(f"{name}: connection lost: {exc!r}", endpoint=name)
-            err.__cause__ = exc
-            raise _Retry(err) from exc
+            lost = OkxConnectionError(f"{name}: connection lost ({exc!r})", endpoint=name)
+            raise _after_sending(endpoint, lost, exc) from exc
         finally:
             if permit is not None:
                 permit.release()
@@ -381,12 +388,10 @@ class Transport:
             raise _Retry(error)
         if isinstance(error, TimestampError) and code == "50102":
             raise _Retry(error, pause=False)
-        if endpoint.is_trade and (isinstance(error, RequestTimeoutError) or status >= 500):
-            raise OrderOutcomeUnknownError(
-                f"{name}: {error}; the order may or may not have been executed",
-                endpoint=name,
-            ) from error
-        if error.retryable or isinstance(error, RequestTimeoutError) or status >= 500:
+        if isinstance(error, RequestTimeoutError) or status >= 500:
+            # OKX may have acted: a trade's outcome is unknown, a read is re-sent.
+            raise _after_sending(endpoint, error, None)
+        if error.retryable:
             raise _Retry(error)
         raise error
 
@@ -394,15 +399,8 @@ class Transport:
         name = endpoint.name
         snippet = raw[:200].decode("utf-8", "replace")
         if status >= 500:
-            if endpoint.is_trade:
-                raise OrderOutcomeUnknownError(
-                    f"{name}: HTTP {status} after sending; the order may or may not have"
-                    " been executed",
-                    endpoint=name,
-                ) from exc
             err = OkxTransportError(f"{name}: HTTP {status}: {snippet}", endpoint=name)
-            err.__cause__ = exc
-            raise _Retry(err) from exc
+            raise _after_sending(endpoint, err, exc) from exc
         raise OkxAPIError(
             "", f"response is not an OKX envelope: {snippet}", status=status, endpoint=name
         ) from exc

@@ -54,6 +54,17 @@ def _text(name: str, value: str | None, *, required: bool = False) -> str | None
     return value
 
 
+def _product_filters(
+    product_id: str | None, protocol_type: str | None, ccy: str | None
+) -> dict[str, str | None]:
+    """The filters the read endpoints share, checked, under OKX's names in doc order."""
+    return {
+        "productId": _text("product_id", product_id),
+        "protocolType": _text("protocol_type", protocol_type),
+        "ccy": _text("ccy", ccy),
+    }
+
+
 def _limit(limit: int | None) -> str | None:
     if limit is None:
         return None
@@ -227,13 +238,7 @@ class OnchainEarnClient:
         ccy: str | None = None,
     ) -> list[Offer]:
         """Lists On-chain earn products (``GET /api/v5/finance/staking-defi/offers``)."""
-        query = encode_query(
-            {
-                "productId": _text("product_id", product_id),
-                "protocolType": _text("protocol_type", protocol_type),
-                "ccy": _text("ccy", ccy),
-            }
-        )
+        query = encode_query(_product_filters(product_id, protocol_type, ccy))
         return await self._transport.call(OFFERS, _OFFERS, query)
 
     async def purchase(
@@ -350,12 +355,7 @@ class OnchainEarnClient:
         if isinstance(state, OrderState):
             state = state.value
         query = encode_query(
-            {
-                "productId": _text("product_id", product_id),
-                "protocolType": _text("protocol_type", protocol_type),
-                "ccy": _text("ccy", ccy),
-                "state": _text("state", state),
-            }
+            {**_product_filters(product_id, protocol_type, ccy), "state": _text("state", state)}
         )
         return await self._transport.call(ORDERS_ACTIVE, _ACTIVE, query)
 
@@ -379,9 +379,7 @@ class OnchainEarnClient:
         """
         query = encode_query(
             {
-                "productId": _text("product_id", product_id),
-                "protocolType": _text("protocol_type", protocol_type),
-                "ccy": _text("ccy", ccy),
+                **_product_filters(product_id, protocol_type, ccy),
                 "after": _text("after", after),
                 "before": _text("before", before),
                 "limit": _limit(limit),
@@ -412,17 +410,18 @@ class OnchainEarnClient:
         for name, value in (("since", since), ("until", until)):
             if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
                 raise ValueError(f"{name} must be a timezone-aware datetime")
-        filters = {
-            "product_id": _text("product_id", product_id),
-            "protocol_type": _text("protocol_type", protocol_type),
-            "ccy": _text("ccy", ccy),
-        }
+        _product_filters(product_id, protocol_type, ccy)  # fail now, not at the first page
         _text("after", after)
         _text("before", before)
 
         async def fetch(page_after: str | None, page_before: str | None) -> list[HistoryOrder]:
             return await self.get_order_history(
-                **filters, after=page_after, before=page_before, limit=limit
+                product_id=product_id,
+                protocol_type=protocol_type,
+                ccy=ccy,
+                after=page_after,
+                before=page_before,
+                limit=limit,
             )
 
         return OrderHistoryPager(

@@ -133,30 +133,39 @@ class OrderHistoryPager:
             return False, True
         return self._until is None or t <= self._until, False
 
+    def _take(self, block: list[HistoryOrder]) -> tuple[list[HistoryOrder], bool]:
+        """Advances the cursor over ``block`` in walking order, applying since/until.
+
+        Returns the orders to yield, and whether the walk is over.
+        """
+        kept: list[HistoryOrder] = []
+        for order in block:
+            keep, done = self._in_range(order)
+            if done:
+                return kept, True
+            self._cursor = order.ord_id
+            if keep:
+                kept.append(order)
+        return kept, False
+
     async def _backward_pages(self) -> AsyncIterator[HistoryPage]:
         floor = self._floor
         floor_key = _id_key(floor) if floor is not None else None
         while True:
             page = await self._get(self._cursor, floor)
             bound = self._cursor
-            kept: list[HistoryOrder] = []
+            # Strictly older than the cursor (an order is never yielded twice) and, with
+            # a floor, strictly newer than it.
+            block = [o for o in page if bound is None or _id_key(o.ord_id) < _id_key(bound)]
             stop = len(page) < self._limit
-            for order in page:
-                # Strictly older than the cursor: an order is never yielded twice.
-                if bound is not None and _id_key(order.ord_id) >= _id_key(bound):
-                    continue
-                if floor_key is not None and _id_key(order.ord_id) <= floor_key:
-                    stop = True
-                    break
-                keep, done = self._in_range(order)
-                if done:
-                    stop = True
-                    break
-                self._cursor = order.ord_id
-                if keep:
-                    kept.append(order)
+            if floor_key is not None:
+                inside = [o for o in block if _id_key(o.ord_id) > floor_key]
+                stop = stop or len(inside) < len(block)
+                block = inside
+            kept, done = self._take(block)
             if page and self._cursor == bound:
-                stop = True  # no progress: never loop on a misbehaving server
+                done = True  # no progress: never loop on a misbehaving server
+            stop = stop or done
             if kept or not stop:
                 yield HistoryPage(kept, self._cursor)
             if stop:
@@ -178,16 +187,8 @@ class OrderHistoryPager:
                     adjacent = not gap
                 block.extend(gap)
             block.sort(key=lambda o: _id_key(o.ord_id))
-            kept: list[HistoryOrder] = []
-            stop = not full or not block
-            for order in block:
-                keep, done = self._in_range(order)
-                if done:
-                    stop = True
-                    break
-                self._cursor = order.ord_id
-                if keep:
-                    kept.append(order)
+            kept, done = self._take(block)
+            stop = done or not full or not block
             if kept or not stop:
                 yield HistoryPage(kept, self._cursor)
             if stop:
