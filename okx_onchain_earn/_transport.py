@@ -72,7 +72,11 @@ def encode_query(params: Mapping[str, str | None]) -> str:
     The same string is signed and sent, so encoding is ours alone (aiohttp is told the
     URL is already encoded).
     """
-    return "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items() if v is not None)
+    return "&".join(
+        f"{k}={v if v.isascii() and v.isalnum() else quote(v, safe='')}"
+        for k, v in params.items()
+        if v is not None
+    )
 
 
 @dataclass(slots=True)

@@ -90,10 +90,18 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes | str 
     return base64.b64encode(digest).decode()
 
 
+_second: tuple[int, str] = (-1, "")
+
+
 def format_timestamp(epoch_seconds: float | None = None) -> str:
     """Formats a Unix time as OKX wants it: ISO-8601 UTC with milliseconds and ``Z``."""
+    global _second
     if epoch_seconds is None:
         epoch_seconds = time.time()
-    ms_total = round(epoch_seconds * 1000)
-    secs, ms = divmod(ms_total, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(secs)) + f".{ms:03d}Z"
+    secs, ms = divmod(round(epoch_seconds * 1000), 1000)
+    cached = _second
+    if cached[0] != secs:
+        # Every request in the same second shares this prefix; one tuple swap keeps
+        # the cache consistent across threads.
+        cached = _second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs)))
+    return f"{cached[1]}{ms:03d}Z"

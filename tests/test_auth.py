@@ -46,6 +46,10 @@ def test_sign_accepts_str_body() -> None:
 
 def test_timestamp_format() -> None:
     assert format_timestamp(1607418537.715) == TS
+    # The per-second prefix is cached: crossing a second boundary must refresh it.
+    assert format_timestamp(1607418537.9994) == "2020-12-08T09:08:57.999Z"
+    assert format_timestamp(1607418537.9996) == "2020-12-08T09:08:58.000Z"
+    assert format_timestamp(1607418537.715) == TS
     assert format_timestamp(0) == "1970-01-01T00:00:00.000Z"
     assert len(format_timestamp()) == len(TS)
 
