@@ -27,7 +27,7 @@ from aiohttp import web
 
 from ..endpoints import ENDPOINTS, Endpoint, RateRule
 from ._faults import FaultKind
-from ._state import Account, ApiKey, SimError, param_error, param_missing
+from ._state import Account, ApiKey, Product, SimError, param_error, param_missing
 from ._wire import WireAck, error_body, ok_body, ok_joined
 
 if TYPE_CHECKING:
@@ -191,24 +191,36 @@ def _limit(request: web.Request) -> int:
     return int(value)
 
 
+def _product_filter(request: web.Request) -> Callable[[Product], bool]:
+    """The productId / protocolType / ccy filters of a read request, as one test."""
+    product_id = _query(request, "productId")
+    protocol_type = _query(request, "protocolType")
+    ccy = _query(request, "ccy")
+
+    def matches(p: Product) -> bool:
+        return (
+            (product_id is None or p.product_id == product_id)
+            and (protocol_type is None or p.protocol_type == protocol_type)
+            and (ccy is None or p.ccy == ccy)
+        )
+
+    return matches
+
+
 # --- actions ----------------------------------------------------------------------
 
 
 def _offers(
     sim: Simulator, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
-    product_id = _query(request, "productId")
-    protocol_type = _query(request, "protocolType")
-    ccy = _query(request, "ccy")
+    matches = _product_filter(request)
     balances = sim.state.settle(account).balances
     zero = Decimal(0)
     return ok_body(
         [
             p.to_wire(balances.get(p.ccy, zero))
             for p in sim.state.products.values()
-            if (product_id is None or p.product_id == product_id)
-            and (protocol_type is None or p.protocol_type == protocol_type)
-            and (ccy is None or p.ccy == ccy)
+            if matches(p)
         ]
     )
 
@@ -216,25 +228,19 @@ def _offers(
 def _orders_active(
     sim: Simulator, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
-    product_id = _query(request, "productId")
-    protocol_type = _query(request, "protocolType")
-    ccy = _query(request, "ccy")
+    matches = _product_filter(request)
     state = _query(request, "state")
     if state is not None and state not in _ORDER_STATES:
         raise param_error("state")
     now = sim.clock.now_ms()
     book = sim.state.settle(account, now)
-    out = []
-    for order in sorted(book.active.values(), key=lambda o: -o.ord_id):
-        p = order.product
-        if (
-            (product_id is None or p.product_id == product_id)
-            and (protocol_type is None or p.protocol_type == protocol_type)
-            and (ccy is None or p.ccy == ccy)
-            and (state is None or order.state(now) == state)
-        ):
-            out.append(order.to_wire(now))
-    return ok_body(out)
+    return ok_body(
+        [
+            order.to_wire(now)
+            for order in sorted(book.active.values(), key=lambda o: -o.ord_id)
+            if matches(order.product) and (state is None or order.state(now) == state)
+        ]
+    )
 
 
 def _orders_history(
