@@ -15,14 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NoReturn, TypedDict, TypeVar
 from urllib.parse import quote
+from weakref import WeakKeyDictionary
 
 import aiohttp
 import msgspec
+from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from . import _constants as C
 from .auth import Credentials, format_timestamp
-from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint
+from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
 from .errors import (
     OkxAPIError,
     OkxConnectionError,
@@ -62,6 +64,11 @@ _CONFIG_DECODER = msgspec.json.Decoder(Envelope[_ConfigRow])
 
 # Clock offsets learnt per host, so every client of a host benefits from one resync.
 _CLOCK_OFFSETS: dict[str, float] = {}
+# Public endpoints are limited per IP: one leaky bucket per (event loop, host, endpoint)
+# for the whole process. See _ip_limiter for its size.
+_IP_LIMITERS: WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str], AsyncLimiter]
+] = WeakKeyDictionary()
 # User ids learnt per API key (the key itself is only a dictionary key, never logged).
 _UID_CACHE: dict[str, str] = {}
 
@@ -77,6 +84,22 @@ def encode_query(params: Mapping[str, str | None]) -> str:
         for k, v in params.items()
         if v is not None
     )
+
+
+def _ip_limiter(host: str, endpoint: Endpoint) -> AsyncLimiter:
+    """The process-wide bucket for a public (per-IP) endpoint of one host.
+
+    A leaky bucket lets its capacity through at once and refills continuously, so any
+    window can see up to twice its capacity; a capacity under half the limit keeps
+    every window under it. These calls are rare (a clock resync after a 50102) but
+    can come all at once from a fleet whose clock stepped.
+    """
+    per_loop = _IP_LIMITERS.setdefault(asyncio.get_running_loop(), {})
+    bucket = per_loop.get((host, endpoint.name))
+    if bucket is None:
+        capacity = max(1, (endpoint.limit - 1) // 2)
+        bucket = per_loop[(host, endpoint.name)] = AsyncLimiter(capacity, endpoint.window)
+    return bucket
 
 
 @dataclass(slots=True)
@@ -278,6 +301,7 @@ class Transport:
         resynced = False
         attempt = 0
         while True:
+            signed_with = self._clock_offset
             try:
                 return await self._attempt(endpoint, decoder, url, path, body, uid)
             except _Retry as retry:
@@ -286,7 +310,13 @@ class Transport:
                     if resynced:
                         raise error from None
                     resynced = True
-                    await self.sync_clock()
+                    learnt = _CLOCK_OFFSETS.get(self._base, signed_with)
+                    if learnt != signed_with:
+                        # Another client of this host resynced since we signed: use
+                        # its offset rather than ask OKX's clock again.
+                        self._clock_offset = learnt
+                    else:
+                        await self.sync_clock()
                     continue
                 if attempt >= self._max_retries:
                     raise error from error.__cause__
@@ -328,6 +358,8 @@ class Transport:
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
+        if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
+            await _ip_limiter(self._base, endpoint).acquire()
         stats = self.stats
         stats.requests += 1
         stats.by_endpoint[name] = stats.by_endpoint.get(name, 0) + 1

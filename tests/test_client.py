@@ -467,3 +467,37 @@ def test_client_built_before_the_event_loop(creds: Credentials) -> None:
                 return len(offers)
 
     assert asyncio.run(use()) == 1
+
+
+async def test_resync_reuses_an_offset_another_client_learnt(
+    mocked: RecordingResponses, creds: Credentials
+) -> None:
+    _CLOCK_OFFSETS.clear()
+    mocked.get(f"{EARN}/offers", status=401, payload={"code": "50102", "msg": "expired"})
+    mocked.get(f"{EARN}/offers", payload=doc_example("offers"))
+    async with OnchainEarnClient(creds, rate_limit=False) as c:
+        assert c.clock_offset == 0.0
+        _CLOCK_OFFSETS[BASE] = 120.0  # another client of this host resynced meanwhile
+        await c.get_offers()
+        assert c.clock_offset == 120.0
+    # No second look at OKX's clock: public/time was never asked.
+    assert [u.path for _, u, _ in sent(mocked)] == ["/api/v5/finance/staking-defi/offers"] * 2
+    _CLOCK_OFFSETS.clear()
+
+
+async def test_public_time_is_paced_per_ip(mocked: RecordingResponses, creds: Credentials) -> None:
+    mocked.get(
+        f"{BASE}/api/v5/public/time", payload={"code": "0", "data": [{"ts": "1700000000000"}]},
+        repeat=True,
+    )
+    async with OnchainEarnClient(creds) as c:
+        tasks = [asyncio.create_task(c.sync_clock()) for _ in range(12)]
+        for _ in range(50):
+            await asyncio.sleep(0)
+        # 10 per 2 s per IP: a bucket of 4 (refilling 4 per window) lets 4 go at once,
+        # the rest wait for the refill instead of drawing a 429.
+        assert len(sent(mocked)) == 4
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    _CLOCK_OFFSETS.clear()
