@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import random
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-__all__ = ["amount_strings", "history_page"]
+__all__ = ["amount_strings", "history_page", "read_dict_orders", "read_typed_orders"]
 
 _PRODUCTS = (
     # ccy, productId, protocol, term, reward ccy
@@ -95,3 +96,39 @@ def amount_strings(page: bytes) -> list[list[str]]:
 def exact(value: object, text: str) -> bool:
     """True when ``value`` is the Decimal ``text`` spells, digit for digit (zeros too)."""
     return isinstance(value, Decimal) and value.as_tuple() == Decimal(text).as_tuple()
+
+
+def read_dict_orders(orders: list[dict[str, Any]]) -> int:
+    """What a user of a dict-returning client does to use a page: every amount to a
+    ``Decimal`` and both timestamps to aware ``datetime``s. Returns the values read."""
+    n = 0
+    fromtimestamp = datetime.fromtimestamp
+    for o in orders:
+        Decimal(o["apy"])
+        for i in o["investData"]:
+            Decimal(i["amt"])
+        for e in o["earningData"]:
+            Decimal(e["realizedEarnings"])
+        fromtimestamp(int(o["purchasedTime"]) / 1000, UTC)
+        fromtimestamp(int(o["redeemedTime"]) / 1000, UTC)
+        n += 3 + len(o["investData"]) + len(o["earningData"])
+    return n
+
+
+def read_typed_orders(orders: Any) -> int:
+    """The same read on typed orders (attributes ``apy``, ``invest_data[].amt``,
+    ``earning_data[].realized_earnings``, ``purchased_time``, ``redeemed_time``), with a
+    timestamp converted where the model left it as text. Returns the values read."""
+    n = 0
+    fromtimestamp = datetime.fromtimestamp
+    for o in orders:
+        o.apy  # noqa: B018 - a read is the point
+        for i in o.invest_data:
+            i.amt  # noqa: B018
+        for e in o.earning_data:
+            e.realized_earnings  # noqa: B018
+        for t in (o.purchased_time, o.redeemed_time):
+            if not isinstance(t, datetime):
+                fromtimestamp(int(t) / 1000, UTC)
+        n += 3 + len(o.invest_data) + len(o.earning_data)
+    return n

@@ -37,7 +37,7 @@ from .errors import (
     TimestampError,
     error_for_code,
 )
-from .models import Envelope, RawEnvelope
+from .models import PageDecoder, RawEnvelope
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter
@@ -59,8 +59,8 @@ class _ConfigRow(msgspec.Struct, gc=False):
     uid: str
 
 
-_TIME_DECODER = msgspec.json.Decoder(Envelope[_TimeRow])
-_CONFIG_DECODER = msgspec.json.Decoder(Envelope[_ConfigRow])
+_TIME_DECODER = PageDecoder(_TimeRow)
+_CONFIG_DECODER = PageDecoder(_ConfigRow)
 
 # Clock offsets learnt per host, so every client of a host benefits from one resync.
 _CLOCK_OFFSETS: dict[str, float] = {}
@@ -263,7 +263,7 @@ class Transport:
     async def call(
         self,
         endpoint: Endpoint,
-        decoder: msgspec.json.Decoder[Envelope[T]],
+        decoder: PageDecoder[T],
         query: str = "",
         body: bytes = b"",
     ) -> list[T]:
@@ -291,7 +291,7 @@ class Transport:
     async def _call(
         self,
         endpoint: Endpoint,
-        decoder: msgspec.json.Decoder[Envelope[T]],
+        decoder: PageDecoder[T],
         query: str,
         body: bytes,
         uid: str,
@@ -348,7 +348,7 @@ class Transport:
     async def _attempt(
         self,
         endpoint: Endpoint,
-        decoder: msgspec.json.Decoder[Envelope[T]],
+        decoder: PageDecoder[T],
         url: URL,
         path: str,
         body: bytes,
@@ -392,7 +392,7 @@ class Transport:
     def _decode(
         self,
         endpoint: Endpoint,
-        decoder: msgspec.json.Decoder[Envelope[T]],
+        decoder: PageDecoder[T],
         raw: bytes,
         status: int,
         uid: str,

@@ -21,12 +21,12 @@ from .auth import Credentials
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .models import (
     ActiveOrder,
-    Envelope,
     HistoryOrder,
     InvestData,
     Offer,
     OrderAck,
     OrderState,
+    page_decoder,
 )
 from .pagination import OrderHistoryPager
 from .trading import Journal, TradeGuard, new_tag
@@ -37,10 +37,10 @@ if TYPE_CHECKING:
 __all__ = ["OnchainEarnClient"]
 
 _TAG = re.compile(r"[A-Za-z0-9]{1,16}")
-_OFFERS = msgspec.json.Decoder(Envelope[Offer])
-_ACK = msgspec.json.Decoder(Envelope[OrderAck])
-_ACTIVE = msgspec.json.Decoder(Envelope[ActiveOrder])
-_HISTORY = msgspec.json.Decoder(Envelope[HistoryOrder])
+_OFFERS = page_decoder(Offer)
+_ACK = page_decoder(OrderAck)
+_ACTIVE = page_decoder(ActiveOrder)
+_HISTORY = page_decoder(HistoryOrder)
 _ENCODE = msgspec.json.Encoder().encode
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "RateLimitError",
     "RedemptionError",
     "RequestTimeoutError",
+    "ResponseDecodeError",
     "ServiceUnavailableError",
     "SoldOutError",
     "TimestampError",
@@ -76,6 +77,23 @@ class OkxConnectionError(OkxTransportError):
 
 class OkxTimeoutError(OkxTransportError):
     """OKX did not answer within the configured timeout."""
+
+
+class ResponseDecodeError(OkxTransportError):
+    """An answer came back but could not be read (not JSON, wrong shape, bad value).
+
+    Attributes:
+        endpoint: Name of the endpoint called.
+        status: The HTTP status of the answer.
+        excerpt: The start of the body, for the log.
+    """
+
+    def __init__(
+        self, message: str, *, endpoint: str = "", status: int = 200, excerpt: str = ""
+    ) -> None:
+        super().__init__(message, endpoint=endpoint)
+        self.status = status
+        self.excerpt = excerpt
 
 
 class OrderOutcomeUnknownError(OkxError):

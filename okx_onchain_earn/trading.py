@@ -211,12 +211,12 @@ class TradeGuard:
         active = await self._client.get_active_orders(product_id=product_id)
         notes.append(f"orders-active: {len(active)} orders, looking for tag {tag}")
         for order in active:
-            if order.tag_raw == tag:
+            if order.tag == tag:
                 return order
         history = await self._client.get_order_history(product_id=product_id, limit=100)
         notes.append(f"orders-history newest page: {len(history)} orders")
         for done in history:
-            if done.tag_raw == tag:
+            if done.tag == tag:
                 return done
         return None
 
@@ -232,7 +232,7 @@ class TradeGuard:
         if endpoint == "purchase":
             assert tag is not None
             found = await self.find_by_tag(tag, product_id=product_id, checked=checked)
-            return None if found is None else OrderAck(ord_id=found.ord_id, tag_raw=tag)
+            return None if found is None else OrderAck(ord_id=found.ord_id, tag=tag)
         assert ord_id is not None
         order = await self._find(ord_id, checked)
         if order is None:
@@ -248,8 +248,8 @@ class TradeGuard:
             # so earning is the state the caller asked for either way).
             took_effect = state in (OrderState.CANCELLING, OrderState.EARNING)
         seen = "seen" if took_effect else "not seen"
-        checked.append(f"order {ord_id} state {state.value}: effect {seen}")
-        return OrderAck(ord_id=ord_id, tag_raw=order.tag_raw) if took_effect else None
+        checked.append(f"order {ord_id} state {state.value if state else None}: effect {seen}")
+        return OrderAck(ord_id=ord_id, tag=order.tag) if took_effect else None
 
     async def _find(
         self, ord_id: str, checked: list[str]

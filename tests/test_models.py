@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 import msgspec
 import pytest
@@ -18,14 +19,20 @@ from okx_onchain_earn import (
     OrderState,
     ProductState,
 )
-from okx_onchain_earn.models import Envelope
+from okx_onchain_earn.errors import ResponseDecodeError
+from okx_onchain_earn.models import decode_page
 
 from .conftest import doc_example
 
+T = TypeVar("T")
 
-def decode(name: str, model: type) -> list:  # type: ignore[type-arg]
-    raw = msgspec.json.encode(doc_example(name))
-    return msgspec.json.decode(raw, type=Envelope[model]).data  # type: ignore[valid-type]
+
+def decode(name: str, model: type[T]) -> list[T]:
+    return decode_page(msgspec.json.encode(doc_example(name)), model)
+
+
+def page(*rows: bytes) -> bytes:
+    return b'{"code":"0","msg":"","data":[' + b",".join(rows) + b"]}"
 
 
 def test_offer_example() -> None:
@@ -38,7 +45,7 @@ def test_offer_example() -> None:
     assert (inv.ccy, inv.bal, inv.min_amt, inv.max_amt) == ("DOT", 0, Decimal("2"), 0)
     assert offer.earning_data[0].earning_type is EarningType.ESTIMATED
     assert offer.fast_redemption_daily_limit is None  # "" means unsupported
-    assert offer.redeem_period == ("28D", "28D")
+    assert offer.redeem_period == (timedelta(days=28), timedelta(days=28))
 
 
 def test_active_order_example() -> None:
@@ -66,23 +73,24 @@ def test_history_order_example() -> None:
 
 
 def test_amounts_are_exact() -> None:
-    raw = b'{"ordId":"1","investData":[{"ccy":"BTC","amt":"0.10000000000000000001"}]}'
-    o = msgspec.json.decode(raw, type=HistoryOrder)
+    raw = page(b'{"ordId":"1","investData":[{"ccy":"BTC","amt":"0.10000000000000000001"}]}')
+    (o,) = decode_page(raw, HistoryOrder)
     assert o.invest_data[0].amt == Decimal("0.10000000000000000001")
     assert isinstance(o.invest_data[0].amt, Decimal)
 
 
 def test_unknown_enum_values_and_fields() -> None:
-    raw = (
+    raw = page(
         b'{"ordId":"5","state":"42","brandNewField":{"x":1},'
         b'"earningData":[{"ccy":"DOT","earningType":"7","earnings":"1"}]}'
     )
-    o = msgspec.json.decode(raw, type=ActiveOrder)
+    (o,) = decode_page(raw, ActiveOrder)
+    assert o.state is not None
     assert o.state.value == "42" and o.state.name == "UNKNOWN"
     assert o.state not in list(OrderState)  # tomorrow's value is not a known member
     assert o.earning_data[0].earning_type.value == "7"
-    offer = msgspec.json.decode(b'{"ccy":"X","productId":"9","state":"paused"}', type=Offer)
-    assert offer.state == "paused" and offer.state.name == "UNKNOWN"
+    (offer,) = decode_page(page(b'{"ccy":"X","productId":"9","state":"paused"}'), Offer)
+    assert offer.state == "paused" and offer.state is not None and offer.state.name == "UNKNOWN"
 
 
 def test_known_enum_values_are_members() -> None:
@@ -92,9 +100,9 @@ def test_known_enum_values_are_members() -> None:
 
 
 def test_ack_tag() -> None:
-    ack = msgspec.json.decode(b'{"ordId":"1","tag":"abc"}', type=OrderAck)
+    (ack,) = decode_page(page(b'{"ordId":"1","tag":"abc"}'), OrderAck)
     assert ack.tag == "abc"
-    assert msgspec.json.decode(b'{"ordId":"1","tag":""}', type=OrderAck).tag is None
+    assert decode_page(page(b'{"ordId":"1","tag":""}'), OrderAck)[0].tag is None
 
 
 @pytest.mark.parametrize("amt", [Decimal(0), Decimal(-1), Decimal("NaN"), Decimal("Infinity"), "x"])
@@ -114,9 +122,97 @@ def test_invest_data_wire_form() -> None:
 def test_pages_are_invisible_to_the_garbage_collector() -> None:
     import gc
 
-    raw = msgspec.json.encode(doc_example("orders_active"))
-    orders = msgspec.json.decode(raw, type=Envelope[ActiveOrder]).data
+    orders = decode("orders_active", ActiveOrder)
     gc.collect()  # CPython untracks tuples of untracked items at their first collection
     for o in orders:
         assert not gc.is_tracked(o)
         assert not gc.is_tracked(o.invest_data) and not gc.is_tracked(o.earning_data)
+
+
+# --- typed values at decode time (no *_raw twins, no deferred errors) -------------
+
+
+def test_attributes_and_repr_show_typed_values() -> None:
+    (o,) = decode("orders_history", HistoryOrder)
+    assert isinstance(o.purchased_time, datetime) and o.purchased_time.tzinfo is UTC
+    assert o.redeemed_time is o.redeemed_time  # converted once, not on every read
+    text = repr(o)
+    assert "Decimal('0.1704')" in text and "datetime.datetime(2024, 4, 12" in text
+    assert "_raw" not in text
+    names = {f.name for f in msgspec.structs.fields(HistoryOrder)}
+    assert not any(n.endswith("_raw") for n in names)
+
+
+def test_milliseconds_keep_their_precision() -> None:
+    (o,) = decode_page(page(b'{"ordId":"1","purchasedTime":"1597026383085"}'), HistoryOrder)
+    assert o.purchased_time == datetime(2020, 8, 10, 2, 26, 23, 85000, tzinfo=UTC)
+
+
+def test_empty_strings_read_as_none_everywhere() -> None:
+    raw = page(
+        b'{"ordId":"1","state":"","apy":"","purchasedTime":"","redeemedTime":"",'
+        b'"investData":[{"ccy":"DOT","amt":""}],'
+        b'"earningData":[{"ccy":"DOT","earningType":"0","realizedEarnings":""}],"tag":""}'
+    )
+    (o,) = decode_page(raw, HistoryOrder)
+    assert (o.state, o.apy, o.purchased_time, o.redeemed_time, o.tag) == (None,) * 5
+    assert o.invest_data[0].amt is None and o.earning_data[0].realized_earnings is None
+
+
+def test_missing_state_is_not_invented() -> None:
+    for model in (HistoryOrder, ActiveOrder):
+        (o,) = decode_page(page(b'{"ordId":"1"}'), model)  # type: ignore[type-var]
+        assert o.state is None
+    (offer,) = decode_page(page(b'{"ccy":"X","productId":"9"}'), Offer)
+    assert offer.state is None
+
+
+@pytest.mark.parametrize("text", ["Stop", "stop", "STOP"])
+def test_stop_reads_as_stop_in_either_spelling(text: str) -> None:
+    row = b'{"ccy":"X","productId":"9","state":"' + text.encode() + b'"}'
+    (offer,) = decode_page(page(row), Offer)
+    assert offer.state is ProductState.STOP
+
+
+def test_redeem_period_reads_as_durations() -> None:
+    row = b'{"ccy":"X","productId":"9","redeemPeriod":["1H","24H"]}'
+    (offer,) = decode_page(page(row), Offer)
+    assert offer.redeem_period == (timedelta(hours=1), timedelta(hours=24))
+
+
+@pytest.mark.parametrize(
+    ("model", "row", "where"),
+    [
+        (HistoryOrder, b'{"ordId":"1","apy":"1.2.3"}', "apy"),
+        (HistoryOrder, b'{"ordId":"1","investData":[{"ccy":"X","amt":"abc"}]}', "amt"),
+        (HistoryOrder, b'{"ordId":"1","purchasedTime":"soon"}', "purchasedTime"),
+        (HistoryOrder, b'{"ordId":"1","redeemedTime":"99999999999999999999"}', "redeemedTime"),
+        (ActiveOrder, b'{"ordId":"1","estSettlementTime":"12:00"}', "estSettlementTime"),
+        (Offer, b'{"ccy":"X","productId":"9","redeemPeriod":["3W"]}', "redeemPeriod"),
+        (Offer, b'{"ccy":"X","productId":"9","fastRedemptionDailyLimit":"lots"}', "fastRed"),
+        (OrderAck, b'{"ordId":12345}', "ordId"),
+        (OrderAck, b'{"tag":"x"}', "ordId"),
+    ],
+)
+def test_bad_values_fail_at_decode_time_with_a_typed_error(
+    model: type, row: bytes, where: str
+) -> None:
+    with pytest.raises(ResponseDecodeError, match=where) as info:
+        decode_page(page(row), model)
+    assert info.value.excerpt.startswith('{"code":"0"')
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"\xff\xfe not utf-8", b"<html>502</html>", b'{"code":"0","data":[' , b"[" * 100_000],
+)
+def test_unreadable_bodies_raise_a_typed_error(body: bytes) -> None:
+    with pytest.raises(ResponseDecodeError):
+        decode_page(body, HistoryOrder)
+
+
+def test_decode_page_raises_the_api_error_for_its_code() -> None:
+    from okx_onchain_earn import InsufficientBalanceError
+
+    with pytest.raises(InsufficientBalanceError):
+        decode_page(b'{"code":"51736","msg":"Insufficient balance","data":[]}', OrderAck)

@@ -14,8 +14,7 @@ T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def order(n: int) -> HistoryOrder:
-    ms = int((T0 + timedelta(hours=n)).timestamp() * 1000)
-    return HistoryOrder(ord_id=str(n), purchased_time_raw=str(ms))
+    return HistoryOrder(ord_id=str(n), purchased_time=T0 + timedelta(hours=n))
 
 
 class FakeHistory:

@@ -42,6 +42,10 @@ class DecodeCase:
         orders: decoded page → its orders (to check the count).
         amounts: decoded page → per order, its amounts as the contender exposes them
             (apy, invested, earned), when it exposes Decimals; ``None`` otherwise.
+        read: decoded page → the number of values read, after reading every amount as
+            a ``Decimal`` and every timestamp as an aware ``datetime`` the way a user of
+            this contender gets them (attribute reads where it typed them, conversions
+            where it left text). ``None`` when it is not a page of orders.
     """
 
     name: str
@@ -49,6 +53,7 @@ class DecodeCase:
     decode: Callable[[bytes], Any]
     orders: Callable[[Any], Sequence[Any]]
     amounts: Callable[[Any], list[list[Any]]] | None = None
+    read: Callable[[Any], int] | None = None
 
 
 class AsyncFetcher(Protocol):

@@ -6,6 +6,7 @@ from typing import Any
 
 from okx_onchain_earn import Credentials
 
+from .._page import read_dict_orders
 from ._base import PAGE_LIMIT, ClientCase, DecodeCase, FetchError, NotInstalled, check_envelope
 
 __all__ = ["client_case", "decode_cases"]
@@ -35,6 +36,7 @@ def decode_cases() -> list[DecodeCase]:
             "bytes → str → ccxt's JSON parser: dicts, amounts as str",
             decode,
             lambda doc: doc["data"],
+            read=lambda doc: read_dict_orders(doc["data"]),
         )
     ]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from .._page import read_typed_orders
 from ._base import DecodeCase
 
 __all__ = ["decode_cases"]
@@ -60,9 +61,10 @@ def decode_cases() -> list[DecodeCase]:
     return [
         DecodeCase(
             "msgspec, amounts eager Decimal",
-            "msgspec Structs with Decimal fields (the rejected design)",
+            "msgspec Structs with Decimal fields, timestamps left as text",
             msgspec.json.Decoder(Page).decode,
             lambda page: page.data,
             _amounts,
+            lambda page: read_typed_orders(page.data),
         )
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._page import read_dict_orders
 from ._base import DecodeCase, NotInstalled
 
 __all__ = ["decode_cases"]
@@ -18,4 +19,12 @@ def decode_cases() -> list[DecodeCase]:
     def orders(doc: Any) -> list[Any]:
         return doc["data"]  # type: ignore[no-any-return]
 
-    return [DecodeCase("orjson.loads", "dicts, amounts left as str", orjson.loads, orders)]
+    return [
+        DecodeCase(
+            "orjson.loads",
+            "dicts, amounts left as str",
+            orjson.loads,
+            orders,
+            read=lambda doc: read_dict_orders(doc["data"]),
+        )
+    ]

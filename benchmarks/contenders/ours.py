@@ -4,24 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from okx_onchain_earn import Credentials, HistoryOrder, OnchainEarnClient
-from okx_onchain_earn.models import Envelope
+from okx_onchain_earn.models import PageDecoder, page_decoder
 
+from .._page import read_typed_orders
 from ._base import PAGE_LIMIT, CannedSession, ClientCase, DecodeCase, FetchError
 
 __all__ = ["client_case", "decode_cases", "history_decoder"]
 
 
-def history_decoder() -> msgspec.json.Decoder[Envelope[HistoryOrder]]:
-    """The decoder ``get_order_history`` uses (built the same way if it moved)."""
-    from okx_onchain_earn import client
-
-    found = getattr(client, "_HISTORY", None)
-    if isinstance(found, msgspec.json.Decoder):
-        return found
-    return msgspec.json.Decoder(Envelope[HistoryOrder])
+def history_decoder() -> PageDecoder[HistoryOrder]:
+    """The decoder ``get_order_history`` uses."""
+    return page_decoder(HistoryOrder)
 
 
 def _orders(env: Any) -> list[HistoryOrder]:
@@ -36,33 +30,14 @@ def _amounts(env: Any) -> list[list[Any]]:
 
 
 def decode_cases() -> list[DecodeCase]:
-    decoder = history_decoder()
-    decode = decoder.decode
-
-    def decode_and_convert(raw: bytes) -> Any:
-        env = decode(raw)
-        for o in env.data:
-            o.apy  # noqa: B018 - each read builds the Decimal
-            for i in o.invest_data:
-                i.amt  # noqa: B018
-            for e in o.earning_data:
-                e.realized_earnings  # noqa: B018
-        return env
-
     return [
         DecodeCase(
             "okx-onchain-earn",
-            "msgspec → HistoryOrder Structs, amounts kept as text until read",
-            decode,
+            "decode_page → HistoryOrder Structs: Decimals and datetimes typed at decode",
+            history_decoder().decode,
             _orders,
             _amounts,
-        ),
-        DecodeCase(
-            "okx-onchain-earn + every amount read",
-            "the same, then every amount read as Decimal (400 per page)",
-            decode_and_convert,
-            _orders,
-            _amounts,
+            lambda env: read_typed_orders(env.data),
         ),
     ]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from .._page import read_typed_orders
 from ._base import DecodeCase, NotInstalled
 
 __all__ = ["decode_cases"]
@@ -62,5 +63,6 @@ def decode_cases() -> list[DecodeCase]:
             Page.model_validate_json,
             lambda page: page.data,
             amounts,
+            lambda page: read_typed_orders(page.data),
         )
     ]

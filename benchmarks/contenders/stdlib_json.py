@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .._page import read_dict_orders
 from ._base import DecodeCase
 
 __all__ = ["decode_cases"]
@@ -15,4 +16,12 @@ def _orders(doc: Any) -> list[Any]:
 
 
 def decode_cases() -> list[DecodeCase]:
-    return [DecodeCase("json.loads", "stdlib dicts, amounts left as str", json.loads, _orders)]
+    return [
+        DecodeCase(
+            "json.loads",
+            "stdlib dicts, amounts left as str",
+            json.loads,
+            _orders,
+            read=lambda doc: read_dict_orders(doc["data"]),
+        )
+    ]

@@ -79,7 +79,7 @@ def offer_row(offer: Offer) -> Row:
         offer.protocol,
         offer.term or "0",
         offer.apy,
-        offer.state.value,
+        offer.state.value if offer.state is not None else None,
         inv.min_amt if inv else None,
         inv.max_amt if inv else None,
         inv.bal if inv else None,
@@ -88,7 +88,9 @@ def offer_row(offer: Offer) -> Row:
     )
 
 
-def _state(state: OrderState) -> str:
+def _state(state: OrderState | None) -> str | None:
+    if state is None:
+        return None
     return state.value if state.name == "UNKNOWN" else state.name.lower()
 
 
