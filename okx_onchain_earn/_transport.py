@@ -11,9 +11,9 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NoReturn, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
@@ -34,10 +34,11 @@ from .errors import (
     OrderOutcomeUnknownError,
     RateLimitError,
     RequestTimeoutError,
+    ResponseDecodeError,
     TimestampError,
     error_for_code,
 )
-from .models import PageDecoder, RawEnvelope
+from .models import PageDecoder
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter
@@ -48,11 +49,29 @@ log = logging.getLogger("okx_onchain_earn")
 
 T = TypeVar("T")
 
-_RAW_DECODER = msgspec.json.Decoder(RawEnvelope)
+
+class _LooseEnvelope(msgspec.Struct):
+    """The envelope read as leniently as possible, for answers the typed decoder refused.
+
+    ``code`` may be an integer (``{"code":50011}``); ``msg`` and ``data`` are kept as
+    raw JSON and read separately, so a malformed one cannot hide the code.
+    """
+
+    code: str | int | None = None
+    msg: msgspec.Raw = msgspec.Raw(b"")
+    data: msgspec.Raw = msgspec.Raw(b"")
+
+
+_LOOSE_DECODER = msgspec.json.Decoder(_LooseEnvelope)
+# How much of an unreadable body errors quote.
+_EXCERPT = 100
+# OKX's clock, in ms since the epoch, is believed between 2020-01-01 and 2200-01-01.
+_MIN_SERVER_MS = 1_577_836_800_000
+_MAX_SERVER_MS = 7_258_118_400_000
 
 
 class _TimeRow(msgspec.Struct, gc=False):
-    ts: str
+    ts: str | int
 
 
 class _ConfigRow(msgspec.Struct, gc=False):
@@ -139,6 +158,54 @@ def _retry(error: OkxError, cause: BaseException | None) -> _Retry:
     return _Retry(error)
 
 
+def _excerpt(raw: bytes) -> str:
+    text = raw[:_EXCERPT].decode("utf-8", "replace")
+    return text + "…" if len(raw) > _EXCERPT else text
+
+
+def _unknown(endpoint: Endpoint, error: OkxError) -> OrderOutcomeUnknownError:
+    """A trade whose answer was lost or unreadable: OKX may have executed it."""
+    unknown = OrderOutcomeUnknownError(
+        f"{error}; the order may or may not have been executed", endpoint=endpoint.name
+    )
+    unknown.__cause__ = error
+    return unknown
+
+
+class _OneSend:
+    """Per-request aiohttp middleware: one attempt reaches the wire at most once.
+
+    aiohttp re-sends an idempotent request once, by itself, when its connection breaks
+    (``retry_persistent_connection`` in ``ClientSession._request``). That copy would
+    travel under the first copy's permit and be counted nowhere, so a strict server
+    sees more requests than were paced. Refusing the second pass hands the failure
+    back to the transport, whose own retry takes a new permit and counts the send.
+    """
+
+    __slots__ = ("_failure",)
+
+    def __init__(self) -> None:
+        self._failure: BaseException | None = None
+
+    async def __call__(
+        self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
+    ) -> aiohttp.ClientResponse:
+        if self._failure is not None:
+            raise self._failure
+        try:
+            return await handler(request)
+        except Exception as exc:
+            self._failure = exc
+            raise
+
+
+def _middlewares(session: aiohttp.ClientSession) -> tuple[aiohttp.ClientMiddlewareType, ...]:
+    # A request's middlewares replace the session's: keep an injected session's own
+    # (aiohttp has no public accessor), with ours innermost, next to the wire.
+    own: Sequence[aiohttp.ClientMiddlewareType] = getattr(session, "_middlewares", ())
+    return (*own, _OneSend())
+
+
 def _after_sending(
     endpoint: Endpoint, error: OkxError, cause: BaseException | None
 ) -> OrderOutcomeUnknownError | _Retry:
@@ -149,10 +216,9 @@ def _after_sending(
     """
     if not endpoint.is_trade:
         return _retry(error, cause)
-    unknown = OrderOutcomeUnknownError(
-        f"{error}; the order may or may not have been executed", endpoint=endpoint.name
-    )
-    unknown.__cause__ = cause if cause is not None else error
+    unknown = _unknown(endpoint, error)
+    if cause is not None:
+        unknown.__cause__ = cause
     return unknown
 
 
@@ -358,8 +424,30 @@ class Transport:
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
-        if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
-            await _ip_limiter(self._base, endpoint).acquire()
+        try:
+            if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
+                await _ip_limiter(self._base, endpoint).acquire()
+            if session.closed:
+                # aiohttp would refuse before sending anything: surely not executed.
+                raise OkxConnectionError(
+                    f"{name}: the HTTP session is closed; nothing was sent", endpoint=name
+                )
+            raw, status = await self._send(endpoint, session, url, path, body)
+        finally:
+            if permit is not None:
+                permit.release()
+        return self._decode(endpoint, decoder, raw, status, uid)
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        session: aiohttp.ClientSession,
+        url: URL,
+        path: str,
+        body: bytes,
+    ) -> tuple[bytes, int]:
+        """One send on the wire, counted; every failure becomes an ``OkxError``."""
+        name = endpoint.name
         stats = self.stats
         stats.requests += 1
         stats.by_endpoint[name] = stats.by_endpoint.get(name, 0) + 1
@@ -367,10 +455,16 @@ class Transport:
         headers = self._headers(endpoint.method, path, body) if endpoint.is_private else {}
         try:
             async with session.request(
-                endpoint.method, url, data=body or None, headers=headers, **self._request_options
+                endpoint.method,
+                url,
+                data=body or None,
+                headers=headers,
+                middlewares=_middlewares(session),
+                # An injected session may raise on 4xx/5xx: every answer is read here.
+                raise_for_status=False,
+                **self._request_options,
             ) as resp:
-                raw = await resp.read()
-                status = resp.status
+                return await resp.read(), resp.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Nothing reached OKX: safe to retry reads and trades alike.
             err = OkxConnectionError(f"cannot connect for {name}: {exc}", endpoint=name)
@@ -384,10 +478,15 @@ class Transport:
             # The request may have reached OKX before the connection broke.
             lost = OkxConnectionError(f"{name}: connection lost ({exc!r})", endpoint=name)
             raise _after_sending(endpoint, lost, exc) from exc
-        finally:
-            if permit is not None:
-                permit.release()
-        return self._decode(endpoint, decoder, raw, status, uid)
+        except Exception as exc:
+            # Anything else (from aiohttp, the event loop, an injected session's own
+            # middleware) may come after the request left: never a bare exception,
+            # and never a guess about a trade.
+            failed = OkxTransportError(f"{name}: request failed ({exc!r})", endpoint=name)
+            failed.__cause__ = exc
+            if endpoint.is_trade:
+                raise _unknown(endpoint, failed) from exc
+            raise failed from exc
 
     def _decode(
         self,
@@ -397,23 +496,104 @@ class Transport:
         status: int,
         uid: str,
     ) -> list[T]:
-        name = endpoint.name
+        """The ``data`` of a success; raises the error any other answer means.
+
+        Nothing but an ``OkxError`` (or ``_Retry``) leaves here: every way of failing
+        to read a body (msgspec errors, invalid UTF-8, ``RecursionError``, a model's own
+        ``ValueError``, ``OverflowError`` or ``decimal.InvalidOperation``) is caught.
+        """
+        if status == 429:
+            self._refused(endpoint, raw, uid)
         try:
             env = decoder.decode(raw)
-            code, msg, data = env.code, env.msg, env.data
-            if code == "0":
-                return env.data
-        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-            try:
-                renv = _RAW_DECODER.decode(raw)
-            except msgspec.DecodeError:
-                renv = None
-            if renv is None or not renv.code:
-                self._not_json(endpoint, raw, status, exc)
-            if renv.code == "0":
-                raise OkxError(f"{name}: unexpected response shape: {exc}") from exc
-            code, msg, data = renv.code, renv.msg, renv.data
-        error = error_for_code(code, msg, status=status, endpoint=name, data=data)
+        except Exception as exc:
+            return self._decode_loose(endpoint, decoder, raw, status, uid, exc)
+        if env.code == "0":
+            if endpoint.is_trade and not env.data:
+                self._unreadable(endpoint, raw, status, "success without an order", None)
+            return env.data
+        self._failed(endpoint, env.code, env.msg, env.data, status, uid)
+
+    def _decode_loose(
+        self,
+        endpoint: Endpoint,
+        decoder: PageDecoder[T],
+        raw: bytes,
+        status: int,
+        uid: str,
+        typed_error: Exception,
+    ) -> list[T]:
+        """The slow path, for answers the typed decoder refused."""
+        try:
+            env = _LOOSE_DECODER.decode(raw)
+        except Exception:
+            env = None
+        code = env.code if env is not None else None
+        if isinstance(code, int):
+            code = str(code)
+        if env is None or not code:
+            self._unreadable(endpoint, raw, status, "not an OKX envelope", typed_error)
+        if code != "0":
+            self._failed(endpoint, code, _text(env.msg), _loads(env.data), status, uid)
+        try:
+            data: list[T] = decoder.decode_data(env.data) if env.data else []
+        except Exception as exc:
+            self._unreadable(endpoint, raw, status, f"unexpected data: {exc}", exc)
+        if endpoint.is_trade and not data:
+            self._unreadable(endpoint, raw, status, "success without an order", None)
+        return data
+
+    def _unreadable(
+        self, endpoint: Endpoint, raw: bytes, status: int, why: str, cause: Exception | None
+    ) -> NoReturn:
+        """Raises what an answer that cannot be read means for this endpoint."""
+        name = endpoint.name
+        excerpt = _excerpt(raw)
+        err = ResponseDecodeError(
+            f"{name}: cannot read the answer (HTTP {status}): {why}; body: {excerpt!r}",
+            endpoint=name,
+            status=status,
+            excerpt=excerpt,
+        )
+        err.__cause__ = cause
+        if endpoint.is_trade:
+            # A 200 we cannot read may well acknowledge an executed order, and even an
+            # odd error page may come after OKX acted: reconcile, never guess.
+            raise _unknown(endpoint, err)
+        if status >= 500:
+            # A gateway's error page: the same read may well succeed next time.
+            raise _Retry(err)
+        raise err
+
+    def _refused(self, endpoint: Endpoint, raw: bytes, uid: str) -> NoReturn:
+        """HTTP 429, whatever its body says (text, HTML, or any code): a rate limit."""
+        code, msg = "", ""
+        try:
+            env = _LOOSE_DECODER.decode(raw)
+        except Exception:
+            env = None
+        if env is not None:
+            code = str(env.code) if env.code not in (None, "", 0, "0") else ""
+            msg = _text(env.msg)
+        if not msg:
+            msg = f"Too Many Requests ({_excerpt(raw)!r})" if raw else "Too Many Requests"
+        error = RateLimitError(code, msg, status=429, endpoint=endpoint.name)
+        self._failed(endpoint, code, msg, None, 429, uid, error)
+
+    def _failed(
+        self,
+        endpoint: Endpoint,
+        code: str,
+        msg: str,
+        data: Any,
+        status: int,
+        uid: str,
+        error: OkxAPIError | None = None,
+    ) -> NoReturn:
+        """Raises what an answer with a code other than ``"0"`` means."""
+        name = endpoint.name
+        if error is None:
+            error = error_for_code(code, msg, status=status, endpoint=name, data=data)
         log.debug("%s answered code %s (HTTP %d)", name, code, status)
         if isinstance(error, RateLimitError):
             self.stats.rate_limited += 1
@@ -431,23 +611,60 @@ class Transport:
             raise _Retry(error)
         raise error
 
-    def _not_json(self, endpoint: Endpoint, raw: bytes, status: int, exc: Exception) -> NoReturn:
-        name = endpoint.name
-        snippet = raw[:200].decode("utf-8", "replace")
-        if status >= 500:
-            err = OkxTransportError(f"{name}: HTTP {status}: {snippet}", endpoint=name)
-            raise _after_sending(endpoint, err, exc) from exc
-        raise OkxAPIError(
-            "", f"response is not an OKX envelope: {snippet}", status=status, endpoint=name
-        ) from exc
-
     async def sync_clock(self) -> float:
-        """Learns OKX's clock offset from ``GET /api/v5/public/time`` and keeps it."""
+        """Learns OKX's clock offset from ``GET /api/v5/public/time`` and keeps it.
+
+        Raises:
+            ResponseDecodeError: The answer holds no plausible time (no row, not a
+                millisecond count, before 2020 or after 2200); nothing is kept.
+        """
         t0 = time.time()
         rows = await self._call(PUBLIC_TIME, _TIME_DECODER, "", b"", "")
         t1 = time.time()
-        server = int(rows[0].ts) / 1000 if rows else t1
+        server = _server_seconds(rows)
         self._clock_offset = _CLOCK_OFFSETS[self._base] = server - (t0 + t1) / 2
         self.stats.clock_resyncs += 1
         log.info("clock offset against %s is now %.3f s", self._base, self._clock_offset)
         return self._clock_offset
+
+
+def _server_seconds(rows: list[_TimeRow]) -> float:
+    """OKX's time from a ``public/time`` answer, refusing anything implausible."""
+    ts = rows[0].ts if rows else ""
+    text = str(ts) if isinstance(ts, int) else ts
+    # At most 15 digits: int() of a longer text is slow or refused, and is no time.
+    if text.isascii() and text.isdigit() and len(text) <= 15:
+        ms = int(text)
+        if _MIN_SERVER_MS <= ms < _MAX_SERVER_MS:
+            return ms / 1000
+    excerpt = repr(text[:_EXCERPT]) if rows else "no row"
+    raise ResponseDecodeError(
+        f"{PUBLIC_TIME.name}: OKX's time answer is not a plausible millisecond"
+        f" timestamp: {excerpt}; the clock offset was not changed",
+        endpoint=PUBLIC_TIME.name,
+        status=200,
+        excerpt=excerpt,
+    )
+
+
+def _text(raw: msgspec.Raw) -> str:
+    """A raw JSON ``msg`` as text: a string as is, anything else as its JSON."""
+    if not raw:
+        return ""
+    try:
+        value = msgspec.json.decode(raw)
+    except Exception:
+        value = None
+    if isinstance(value, str):
+        return value
+    return bytes(raw)[:_EXCERPT].decode("utf-8", "replace") if value is not None else ""
+
+
+def _loads(raw: msgspec.Raw) -> Any:
+    """A raw JSON ``data`` as Python objects, or ``None`` when it cannot be read."""
+    if not raw:
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except Exception:
+        return None

@@ -5,7 +5,8 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
     OkxError
     ├── OkxTransportError                  no usable answer came back
     │   ├── OkxConnectionError             could not connect, or the connection broke
-    │   └── OkxTimeoutError                no answer in time
+    │   ├── OkxTimeoutError                no answer in time
+    │   └── ResponseDecodeError            an answer came back that cannot be read
     ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
     ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
     └── OkxAPIError                        OKX answered with a code other than "0"
@@ -80,12 +81,17 @@ class OkxTimeoutError(OkxTransportError):
 
 
 class ResponseDecodeError(OkxTransportError):
-    """An answer came back but could not be read (not JSON, wrong shape, bad value).
+    """An answer came back, but it cannot be read as the endpoint's response.
+
+    Not JSON, truncated, invalid UTF-8, absurdly nested, not an OKX envelope, or a
+    field of the wrong type or value (an amount or timestamp that does not parse).
+    The decoding error is chained as ``__cause__``. An unreadable answer to a trade
+    is reported as ``OrderOutcomeUnknownError`` instead (OKX may have executed it).
 
     Attributes:
         endpoint: Name of the endpoint called.
         status: The HTTP status of the answer.
-        excerpt: The start of the body, for the log.
+        excerpt: The start of the body, as text (undecodable bytes replaced).
     """
 
     def __init__(
@@ -99,10 +105,11 @@ class ResponseDecodeError(OkxTransportError):
 class OrderOutcomeUnknownError(OkxError):
     """A trade request was sent, and whether OKX executed it is unknown.
 
-    Raised after a read timeout, a connection lost after sending, a 5xx after sending
-    or a 50004 answer, when the outcome could not be established. The request was NOT
-    re-sent. Check the order (by ``tag`` for purchases, by ``ord_id`` otherwise) before
-    acting again.
+    Raised after a read timeout, a connection lost after sending, a 5xx after sending,
+    a 50004 answer or an answer that cannot be read (a success without a readable
+    order id, a truncated or non-JSON body), when the outcome could not be
+    established. The request was NOT re-sent. Check the order (by ``tag`` for
+    purchases, by ``ord_id`` otherwise) before acting again.
 
     Attributes:
         endpoint: Name of the trade endpoint.
@@ -161,8 +168,9 @@ class OkxAPIError(OkxError):
         super().__init__(self._describe())
 
     def _describe(self) -> str:
+        what = f"OKX error {self.code}" if self.code else "OKX error"
         where = f" on {self.endpoint}" if self.endpoint else ""
-        return f"OKX error {self.code}{where} (HTTP {self.status}): {self.msg or '(no message)'}"
+        return f"{what}{where} (HTTP {self.status}): {self.msg or '(no message)'}"
 
 
 class AuthenticationError(OkxAPIError):

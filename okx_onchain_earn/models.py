@@ -531,7 +531,7 @@ class PageDecoder(Generic[T]):
     client hands each response body to one of these.
     """
 
-    __slots__ = ("_decoder", "_envelope", "_model")
+    __slots__ = ("_decoder", "_envelope", "_model", "_rows")
 
     def __init__(self, model: type[T]) -> None:
         self._model = model
@@ -540,6 +540,29 @@ class PageDecoder(Generic[T]):
         self._decoder: msgspec.json.Decoder[Envelope[T]] = msgspec.json.Decoder(
             self._envelope, strict=False
         )
+        self._rows: msgspec.json.Decoder[list[T]] = msgspec.json.Decoder(
+            list[model], strict=False  # type: ignore[valid-type]
+        )
+
+    def decode_data(self, data: bytes) -> list[T]:
+        """Only ``data``: the JSON array of rows, when the envelope was read apart.
+
+        Raises:
+            msgspec.DecodeError: Not JSON.
+            msgspec.ValidationError: Not rows of the model, or a value of the wrong type.
+        """
+        try:
+            rows = self._rows.decode(data)
+        except msgspec.ValidationError:
+            doc = _blank_to_null(msgspec.json.decode(data))
+            rows = msgspec.convert(doc, list[self._model], strict=False)  # type: ignore[name-defined]
+        self._finish(rows)
+        return rows
+
+    def _finish(self, rows: list[T]) -> None:
+        model = self._model
+        if rows and issubclass(model, _Model) and model._convert:
+            _finish(rows, model)
 
     def decode(self, body: bytes) -> Envelope[T]:
         """The envelope with every row typed.
@@ -558,9 +581,7 @@ class PageDecoder(Generic[T]):
             if isinstance(doc, dict) and isinstance(doc.get("data"), list):
                 doc["data"] = _blank_to_null(doc["data"])
             env = msgspec.convert(doc, self._envelope, strict=False)
-        model = self._model
-        if env.data and issubclass(model, _Model) and model._convert:
-            _finish(env.data, model)
+        self._finish(env.data)
         return env
 
 
