@@ -30,6 +30,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from yarl import URL
+
 from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
 from .auth import Credentials
 
@@ -97,11 +99,18 @@ def resolve_host(value: str | None) -> str:
     named = HOSTS.get(value.strip().lower())
     if named is not None:
         return named
-    if value.startswith(("https://", "http://")) and len(value.split("://", 1)[1]) > 0:
+    if value.startswith(("https://", "http://")) and _has_host(value):
         return value.rstrip("/")
     raise ProfileError(
         f"unknown host {value!r}: use one of {', '.join(HOSTS)} or an http(s):// URL"
     )
+
+
+def _has_host(url: str) -> bool:
+    try:
+        return bool(URL(url).host)
+    except ValueError:  # yarl refuses some host-less URLs itself, e.g. "http://:80"
+        return False
 
 
 def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
@@ -117,7 +126,8 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
         ProfileError: The file cannot be read or is not TOML; ``profiles`` is not a
             table of tables; a profile has an unknown key, lacks ``api_key``,
             ``secret_key`` or ``passphrase``, has a value that is not a non-empty
-            string (``uid`` may also be an integer), an unknown ``host``, or a
+            string (``uid`` may also be an integer), a key, secret or passphrase
+            holding whitespace or control characters, an unknown ``host``, or a
             ``demo`` that is not true or false.
     """
     source = Path(path)
@@ -159,13 +169,17 @@ def _profile(source: Path, name: str, table: object) -> Profile:
         url = None if host is None else resolve_host(host)
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}") from None
-    credentials = Credentials(
-        api_key=secrets["api_key"] or "",
-        secret_key=secrets["secret_key"] or "",
-        passphrase=secrets["passphrase"] or "",
-        uid=_text(where, table, "uid"),
-        name=_text(where, table, "name") or name,
-    )
+    uid = _text(where, table, "uid")
+    try:
+        credentials = Credentials(
+            api_key=secrets["api_key"] or "",
+            secret_key=secrets["secret_key"] or "",
+            passphrase=secrets["passphrase"] or "",
+            uid=uid,
+            name=_text(where, table, "name") or name,
+        )
+    except ValueError as exc:  # names the field, never its value
+        raise ProfileError(f"{where}: {exc}") from None
     return Profile(name=name, credentials=credentials, host=url, demo=demo)
 
 

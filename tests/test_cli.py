@@ -488,7 +488,7 @@ def test_single_profile_is_the_default(tmp_path: Path) -> None:
 
 
 def test_profiles_file_is_private_and_round_trips(tmp_path: Path) -> None:
-    creds = Credentials('ke"y', "se\\cret", "pass\nphrase", uid="42", name="x")
+    creds = Credentials('ke"y', "se\\cret", 'pass"phrase\\', uid="42", name="x")
     path = tmp_path / "dir" / "p.toml"
     write_profiles(path, [creds], host="http://127.0.0.1:1", demo=True)
     if sys.platform != "win32":

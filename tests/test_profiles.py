@@ -79,7 +79,7 @@ def test_resolve_host() -> None:
     assert set(HOSTS) == {"www", "openapi", "us", "eea"}
     assert resolve_host(None) == HOST_WWW
     assert resolve_host("Eea") == HOST_EEA
-    for bad in ("mars", "ftp://x", "https://", "eea.okx.com"):
+    for bad in ("mars", "ftp://x", "https://", "http://:80", "https://:443/x", "eea.okx.com"):
         with pytest.raises(ProfileError, match=r"unknown host .*www, openapi, us, eea"):
             resolve_host(bad)
 
@@ -152,7 +152,7 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
 
 def test_written_files_read_back(tmp_path: Path) -> None:
     creds = [
-        Credentials('ke"y', "se\\cret", "pass\nphrase", uid="42", name="main"),
+        Credentials('ke"y', "se\\cret", 'pass"phrase\\', uid="42", name="main"),
         Credentials("k2", "s2", "p2", name="sub-1"),
     ]
     path = tmp_path / "dir" / "profiles.toml"
@@ -160,3 +160,14 @@ def test_written_files_read_back(tmp_path: Path) -> None:
     profiles = read_profiles(path)
     assert [p.credentials for p in profiles.values()] == creds
     assert {(p.host, p.demo) for p in profiles.values()} == {(HOST_US, True)}
+
+
+@pytest.mark.parametrize("key", ["api_key", "secret_key", "passphrase"])
+def test_whitespace_in_a_secret_is_a_profile_error(tmp_path: Path, key: str) -> None:
+    values = {"api_key": "k", "secret_key": "TOPSECRET", "passphrase": "PASSPHRASE"}
+    values[key] = "TOPSECRET PASSPHRASE\\n"
+    body = "".join(f'{k} = "{v}"\n' for k, v in values.items())
+    path = _write(tmp_path, f"[profiles.a]\n{body}")
+    with pytest.raises(ProfileError, match=rf"\[profiles\.a\]: Credentials\.{key} must") as caught:
+        read_profiles(path)
+    assert "TOPSECRET" not in str(caught.value) and "PASSPHRASE" not in str(caught.value)
