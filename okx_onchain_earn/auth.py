@@ -118,9 +118,7 @@ class Credentials:
         key = key if isinstance(key, str) else ""
         shown = f"{key[:4]}…{key[-4:]}" if len(key) > 12 else _HIDDEN
         extra = "".join(
-            f", {k}={v!r}"
-            for k in ("uid", "name")
-            if (v := getattr(self, k, None)) is not None
+            f", {k}={v!r}" for k in ("uid", "name") if (v := getattr(self, k, None)) is not None
         )
         hidden = f"secret_key={_HIDDEN!r}, passphrase={_HIDDEN!r}"
         return f"Credentials(api_key={shown!r}, {hidden}{extra})"

@@ -510,6 +510,7 @@ def test_profiles_file_is_private_and_round_trips(tmp_path: Path) -> None:
 def test_malformed_profiles(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "p.toml"
     path.write_text(text)
+    path.chmod(0o600)  # private, as a profiles file should be
     with pytest.raises(ConfigError, match=message):
         resolve_profile(profile="a", config=path, environ={})
 

@@ -137,6 +137,7 @@ async def test_reprs_of_everything_holding_credentials(tmp_path: Path) -> None:
         f"[profiles.a]\napi_key = '{API_KEY}'\nsecret_key = '{SECRET}'\n"
         f"passphrase = '{PASSPHRASE}'\n"
     )
+    path.chmod(0o600)  # private, as a profiles file should be
     profile = read_profiles(path)["a"]
     async with client() as c, Fleet([creds], rate_limit=False) as fleet:
         shown = [
