@@ -192,8 +192,17 @@ class OrderHistoryPager:
         """
         return self._forward_blocks() if self._forward else self._backward_blocks()
 
-    def _stuck(self, cursor: str | None, param: str) -> PaginationError:
-        return PaginationError(
+    def _check_progress(
+        self, page: list[HistoryOrder], past: list[HistoryOrder], cursor: str | None, param: str
+    ) -> None:
+        """Raises ``PaginationError`` when a page holds orders but none past the cursor."""
+        if past or not page:
+            return
+        if len(page) < self._limit and all(o.ord_id == cursor for o in page):
+            # Only the cursor's own order, on a short page: a server whose bounds are
+            # inclusive saying there is nothing more. A full page could hide more.
+            return
+        raise PaginationError(
             f"order history paging made no progress: OKX answered {param}={cursor} with a"
             " page holding no order past it (the same page again?); stopping here would"
             " truncate the history",
@@ -208,8 +217,7 @@ class OrderHistoryPager:
             page = await self._get(position, floor)
             # Strictly older than the position: what is not was seen already.
             block = _walk_order(page, beyond=position, newest_first=True)
-            if page and not block:
-                raise self._stuck(position, "after")
+            self._check_progress(page, block, position, "after")
             last = len(page) < self._limit
             if floor_key is not None:
                 inside = [o for o in block if _id_key(o.ord_id) > floor_key]
@@ -229,8 +237,7 @@ class OrderHistoryPager:
             assert position is not None
             page = await self._get(None, position)
             block = _walk_order(page, beyond=position, newest_first=False)
-            if page and not block:
-                raise self._stuck(position, "before")
+            self._check_progress(page, block, position, "before")
             full = len(page) >= limit
             if full and adjacent is not True and block:
                 # Is there a gap between the position and the oldest record of this page?
@@ -252,8 +259,7 @@ class OrderHistoryPager:
         while True:
             page = await self._get(cursor, None)
             below = _walk_order(page, beyond=cursor, newest_first=True)
-            if page and not below:
-                raise self._stuck(cursor, "after")
+            self._check_progress(page, below, cursor, "after")
             inside = [o for o in below if _id_key(o.ord_id) > low_key]
             found.extend(inside)
             if len(page) < self._limit or len(inside) < len(below) or not inside:

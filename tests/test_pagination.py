@@ -26,6 +26,7 @@ class FakeHistory:
     ``latest``: ``before`` alone returns the newest records newer than the id (OKX's
     documented behaviour elsewhere); ``adjacent``: the ones right after it.
     ``scramble``: each page holds ``limit - 1`` records plus one of them again, shuffled.
+    ``inclusive``: ``after`` and ``before`` include the record with that id.
     """
 
     def __init__(
@@ -35,19 +36,22 @@ class FakeHistory:
         mode: str = "latest",
         ids: list[int] | None = None,
         scramble: bool = False,
+        inclusive: bool = False,
     ):
         self.ids = sorted(ids if ids is not None else range(1, n + 1), reverse=True)
         self.limit = limit
         self.mode = mode
         self.scramble = scramble
+        self.inclusive = inclusive
         self.rng = random.Random(len(self.ids) * 1000 + limit)
         self.calls: list[tuple[str | None, str | None]] = []
 
     async def fetch(self, after: str | None, before: str | None) -> list[HistoryOrder]:
         self.calls.append((after, before))
         size = self.limit - 1 if self.scramble else self.limit
-        ids = [i for i in self.ids if (after is None or i < int(after))]
-        ids = [i for i in ids if (before is None or i > int(before))]
+        edge = 1 if self.inclusive else 0
+        ids = [i for i in self.ids if (after is None or i < int(after) + edge)]
+        ids = [i for i in ids if (before is None or i > int(before) - edge)]
         if before is not None and after is None and self.mode == "adjacent":
             ids = ids[-size:] if size else []
         page = ids[:size]
@@ -341,3 +345,22 @@ async def test_an_empty_page_is_the_end_not_an_error() -> None:
     h = FakeHistory(20, 10)
     assert await collect(h.pager(after=None, before=None)) == list(range(20, 0, -1))
     assert h.calls[-1] == ("1", None)  # the exact multiple's empty page ends the walk
+
+
+@pytest.mark.parametrize("mode", ["latest", "adjacent"])
+@pytest.mark.parametrize("walk", sorted(WALKS))
+async def test_inclusive_bounds_echoing_the_cursor_are_no_error(walk: str, mode: str) -> None:
+    # Were OKX's bounds inclusive, the last page would hold only the cursor's own order:
+    # a short page with nothing new is the end, not a page that failed to progress.
+    kw, expected = WALKS[walk]
+    h = FakeHistory(60, 10, mode, inclusive=True)
+    assert await collect(h.pager(**kw)) == expected
+
+
+async def test_a_full_page_of_only_the_cursor_is_no_progress() -> None:
+    h = FakeHistory(5, 1, inclusive=True)  # limit 1: every page is the cursor again
+    got: list[int] = []
+    with pytest.raises(PaginationError):
+        async for o in h.pager(after=None, before=None):
+            got.append(int(o.ord_id))
+    assert got == [5]
