@@ -6,6 +6,7 @@ build the query or body, and hand it to the request pipeline in ``_transport``.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from . import _constants as C
 from ._transport import ClientStats, Transport, encode_query
@@ -80,9 +82,43 @@ def _tag(tag: str | None) -> str | None:
 
 
 def _base_url(url: str) -> str:
-    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
-        raise ValueError(f"base_url must be an http(s) URL, got {url!r}")
+    parsed: URL | None = None
+    if (
+        isinstance(url, str)
+        and url.startswith(("https://", "http://"))
+        and url.isprintable()
+        and not any(ch.isspace() for ch in url)
+    ):
+        try:
+            parsed = URL(url)
+        except ValueError:  # yarl refuses some host-less URLs itself, e.g. "http://:80"
+            parsed = None
+    if parsed is None or not parsed.host or parsed.query_string or parsed.raw_fragment:
+        raise ValueError(
+            f"base_url must be an http(s) URL with a host and no query or fragment, got {url!r}"
+        )
     return url.rstrip("/")
+
+
+def _seconds(name: str, value: float, *, zero: bool) -> float:
+    """A finite number of seconds, above zero (or zero too when ``zero``)."""
+    # NaN compares false with everything, so a plain `value <= 0` would let it through.
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < 0
+        or (value == 0 and not zero)
+    ):
+        bound = ">= 0" if zero else "> 0"
+        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
+    return value
+
+
+def _count(name: str, value: int, *, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
 
 
 class OnchainEarnClient:
@@ -134,14 +170,13 @@ class OnchainEarnClient:
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError("credentials must be an okx_onchain_earn.Credentials")
-        if timeout <= 0:
-            raise ValueError("timeout must be positive")
-        if max_retries < 0:
-            raise ValueError("max_retries must be zero or more")
-        if backoff < 0:
-            raise ValueError("backoff must be zero or more")
-        if reconcile_timeout < 0 or reconcile_interval <= 0:
-            raise ValueError("reconcile_timeout must be >= 0 and reconcile_interval > 0")
+        _seconds("timeout", timeout, zero=False)
+        _count("max_retries", max_retries, minimum=0)
+        _seconds("backoff", backoff, zero=True)
+        _seconds("reconcile_timeout", reconcile_timeout, zero=True)
+        _seconds("reconcile_interval", reconcile_interval, zero=False)
+        # aiohttp reads a pool limit of 0 as "unlimited".
+        _count("pool_size", pool_size, minimum=1)
         new_tag(tag_prefix)  # validates the prefix now rather than at the first purchase
         self._tag_prefix = tag_prefix
         self._credentials = credentials

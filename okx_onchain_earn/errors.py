@@ -8,6 +8,7 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
     │   ├── OkxTimeoutError                no answer in time
     │   └── ResponseDecodeError            an answer came back that cannot be read
     ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
+    ├── PaginationError                    a history page made no progress past the cursor
     ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
     └── OkxAPIError                        OKX answered with a code other than "0"
         ├── AuthenticationError            50100-50119 (key, timestamp, signature)
@@ -43,6 +44,7 @@ __all__ = [
     "OkxTimeoutError",
     "OkxTransportError",
     "OrderOutcomeUnknownError",
+    "PaginationError",
     "PermissionDeniedError",
     "RateLimitError",
     "RedemptionError",
@@ -132,6 +134,23 @@ class OrderOutcomeUnknownError(OkxError):
         self.tag = tag
         self.ord_id = ord_id
         self.checked = checked
+
+
+class PaginationError(OkxError):
+    """Paging order history made no progress: OKX answered a page with no order past
+    the cursor (the same page again, or ``after``/``before`` ignored).
+
+    Raised instead of ending the walk there, which would pass a truncated history off
+    as complete. The orders yielded before it were each yielded once and in order;
+    ``cursor`` is where to resume from once OKX behaves.
+
+    Attributes:
+        cursor: The order id the page was asked from.
+    """
+
+    def __init__(self, message: str, *, cursor: str | None) -> None:
+        super().__init__(message)
+        self.cursor = cursor
 
 
 class RateLimiterUnavailable(OkxError):

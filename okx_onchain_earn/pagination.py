@@ -6,14 +6,23 @@ OKX returns history newest first. ``after=<ordId>`` gives records older than tha
 ``before`` alone with the records right after the id or with the newest ones: it
 checks once for a gap below a full page, and fills any gap with ``after``, whose
 meaning is unambiguous.
+
+What the pager promises, whatever the pages hold: each page is sorted and its repeated
+ids dropped, and only orders strictly past the walk's position are taken, so no order
+is yielded twice; the public cursor moves only over orders handed to the caller, so a
+walk stopped anywhere and resumed from ``cursor`` skips nothing; a page with nothing
+past the position (the same page again) raises ``PaginationError`` rather than ending
+the walk as if the history were complete.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 
+from .errors import PaginationError
 from .models import HistoryOrder
 
 __all__ = ["HistoryPage", "OrderHistoryPager"]
@@ -47,8 +56,13 @@ class OrderHistoryPager:
     pager`` yields every order once (newest first, or oldest first when walking
     forward from ``before`` alone; with both ``after`` and ``before`` it walks backward
     through the orders strictly between them); ``pager.pages()`` yields
-    ``HistoryPage`` objects; ``pager.cursor`` is the id to resume from. ``since``/``until`` (on
-    ``purchased_time``) stop the walk early, since OKX has no server-side time filter.
+    ``HistoryPage`` objects; ``pager.cursor`` is the id to resume from: the last order
+    handed over (or the last page's end), so breaking out of ``async for`` anywhere and
+    resuming from it skips nothing. ``since``/``until`` (on ``purchased_time``) stop the
+    walk early, since OKX has no server-side time filter.
+
+    Raises ``PaginationError`` while iterating when OKX answers a page with no order
+    past the cursor.
     """
 
     __slots__ = (
@@ -85,7 +99,11 @@ class OrderHistoryPager:
 
     @property
     def cursor(self) -> str | None:
-        """The order id to resume from: ``after`` backward, ``before`` forward."""
+        """The order id to resume from: ``after`` backward, ``before`` forward.
+
+        It is the last order the iteration handed over (or passed over as outside
+        ``since``/``until``), never one the caller has not seen.
+        """
         return self._cursor
 
     @property
@@ -109,14 +127,46 @@ class OrderHistoryPager:
     def __aiter__(self) -> AsyncIterator[HistoryOrder]:
         return self._orders()
 
-    async def _orders(self) -> AsyncIterator[HistoryOrder]:
-        async for page in self.pages():
-            for order in page.orders:
-                yield order
-
     def pages(self) -> AsyncIterator[HistoryPage]:
-        """Yields each page (after filtering), with the cursor to resume from."""
-        return self._forward_pages() if self._forward else self._backward_pages()
+        """Yields each page (after filtering), with the cursor to resume from.
+
+        The cursor moves to the page's end as the page is handed over.
+        """
+        return self._pages()
+
+    async def _orders(self) -> AsyncIterator[HistoryOrder]:
+        async with aclosing(self._blocks()) as blocks:
+            async for block, _ in blocks:
+                for order in block:
+                    keep, done = self._in_range(order)
+                    if done:
+                        return
+                    # Moved before handing the order over, so that a caller who stops
+                    # here resumes right after it: the cursor never passes an order
+                    # the caller has not seen (or that since/until left out).
+                    self._cursor = order.ord_id
+                    if keep:
+                        yield order
+
+    async def _pages(self) -> AsyncIterator[HistoryPage]:
+        async with aclosing(self._blocks()) as blocks:
+            async for block, last in blocks:
+                kept: list[HistoryOrder] = []
+                cursor = self._cursor
+                done = False
+                for order in block:
+                    keep, done = self._in_range(order)
+                    if done:
+                        break
+                    cursor = order.ord_id
+                    if keep:
+                        kept.append(order)
+                self._cursor = cursor
+                stop = last or done
+                if kept or not stop:
+                    yield HistoryPage(kept, cursor)
+                if stop:
+                    return
 
     def _in_range(self, order: HistoryOrder) -> tuple[bool, bool]:
         """(keep, stop): whether to yield the order and whether the walk is over."""
@@ -133,66 +183,73 @@ class OrderHistoryPager:
             return False, True
         return self._until is None or t <= self._until, False
 
-    def _take(self, block: list[HistoryOrder]) -> tuple[list[HistoryOrder], bool]:
-        """Advances the cursor over ``block`` in walking order, applying since/until.
+    def _blocks(self) -> AsyncGenerator[tuple[list[HistoryOrder], bool]]:
+        """Yields the orders of each page in walking order, and whether it is the last.
 
-        Returns the orders to yield, and whether the walk is over.
+        Each block holds only orders strictly beyond the previous block, each id once,
+        so no order is yielded twice whatever the pages hold. The walk's position is
+        private: the public cursor moves as the caller consumes.
         """
-        kept: list[HistoryOrder] = []
-        for order in block:
-            keep, done = self._in_range(order)
-            if done:
-                return kept, True
-            self._cursor = order.ord_id
-            if keep:
-                kept.append(order)
-        return kept, False
+        return self._forward_blocks() if self._forward else self._backward_blocks()
 
-    async def _backward_pages(self) -> AsyncIterator[HistoryPage]:
+    def _check_progress(
+        self, page: list[HistoryOrder], past: list[HistoryOrder], cursor: str | None, param: str
+    ) -> None:
+        """Raises ``PaginationError`` when a page holds orders but none past the cursor."""
+        if past or not page:
+            return
+        if len(page) < self._limit and all(o.ord_id == cursor for o in page):
+            # Only the cursor's own order, on a short page: a server whose bounds are
+            # inclusive saying there is nothing more. A full page could hide more.
+            return
+        raise PaginationError(
+            f"order history paging made no progress: OKX answered {param}={cursor} with a"
+            " page holding no order past it (the same page again?); stopping here would"
+            " truncate the history",
+            cursor=cursor,
+        )
+
+    async def _backward_blocks(self) -> AsyncGenerator[tuple[list[HistoryOrder], bool]]:
         floor = self._floor
         floor_key = _id_key(floor) if floor is not None else None
+        position = self._cursor
         while True:
-            page = await self._get(self._cursor, floor)
-            bound = self._cursor
-            # Strictly older than the cursor (an order is never yielded twice) and, with
-            # a floor, strictly newer than it.
-            block = [o for o in page if bound is None or _id_key(o.ord_id) < _id_key(bound)]
-            stop = len(page) < self._limit
+            page = await self._get(position, floor)
+            # Strictly older than the position: what is not was seen already.
+            block = _walk_order(page, beyond=position, newest_first=True)
+            self._check_progress(page, block, position, "after")
+            last = len(page) < self._limit
             if floor_key is not None:
                 inside = [o for o in block if _id_key(o.ord_id) > floor_key]
-                stop = stop or len(inside) < len(block)
+                last = last or len(inside) < len(block)
                 block = inside
-            kept, done = self._take(block)
-            if page and self._cursor == bound:
-                done = True  # no progress: never loop on a misbehaving server
-            stop = stop or done
-            if kept or not stop:
-                yield HistoryPage(kept, self._cursor)
-            if stop:
+            last = last or not block
+            yield block, last
+            if last:
                 return
+            position = block[-1].ord_id
 
-    async def _forward_pages(self) -> AsyncIterator[HistoryPage]:
+    async def _forward_blocks(self) -> AsyncGenerator[tuple[list[HistoryOrder], bool]]:
         limit = self._limit
         adjacent: bool | None = None  # learnt once: does `before` give the next records?
+        position = self._cursor
         while True:
-            low = self._cursor
-            assert low is not None
-            page = await self._get(None, low)
-            block = [o for o in page if _id_key(o.ord_id) > _id_key(low)]
+            assert position is not None
+            page = await self._get(None, position)
+            block = _walk_order(page, beyond=position, newest_first=False)
+            self._check_progress(page, block, position, "before")
             full = len(page) >= limit
             if full and adjacent is not True and block:
-                # Is there a gap between `low` and the oldest record of this page?
-                gap = await self._fill_gap(low, block[-1].ord_id)
+                # Is there a gap between the position and the oldest record of this page?
+                gap = await self._fill_gap(position, block[0].ord_id)
                 if adjacent is None:
                     adjacent = not gap
-                block.extend(gap)
-            block.sort(key=lambda o: _id_key(o.ord_id))
-            kept, done = self._take(block)
-            stop = done or not full or not block
-            if kept or not stop:
-                yield HistoryPage(kept, self._cursor)
-            if stop:
+                block = _walk_order([*gap, *block], beyond=position, newest_first=False)
+            last = not full or not block
+            yield block, last
+            if last:
                 return
+            position = block[-1].ord_id
 
     async def _fill_gap(self, low: str, top: str) -> list[HistoryOrder]:
         """Every record strictly between ``low`` and ``top``, walking down with ``after``."""
@@ -201,11 +258,31 @@ class OrderHistoryPager:
         low_key = _id_key(low)
         while True:
             page = await self._get(cursor, None)
-            for order in page:
-                if _id_key(order.ord_id) <= low_key:
-                    return found
-                if _id_key(order.ord_id) < _id_key(cursor):
-                    found.append(order)
-            if len(page) < self._limit or not found or found[-1].ord_id == cursor:
+            below = _walk_order(page, beyond=cursor, newest_first=True)
+            self._check_progress(page, below, cursor, "after")
+            inside = [o for o in below if _id_key(o.ord_id) > low_key]
+            found.extend(inside)
+            if len(page) < self._limit or len(inside) < len(below) or not inside:
                 return found
-            cursor = found[-1].ord_id
+            cursor = inside[-1].ord_id
+
+
+def _walk_order(
+    page: list[HistoryOrder], *, beyond: str | None, newest_first: bool
+) -> list[HistoryOrder]:
+    """The page's orders past ``beyond`` (older when ``newest_first``, else newer),
+    sorted in walking order, each order id once (its first occurrence)."""
+    bound = _id_key(beyond) if beyond is not None else None
+    if bound is None:
+        past = page
+    elif newest_first:
+        past = [o for o in page if _id_key(o.ord_id) < bound]
+    else:
+        past = [o for o in page if _id_key(o.ord_id) > bound]
+    # A stable sort keeps the first of two rows with one id first.
+    ordered = sorted(past, key=lambda o: _id_key(o.ord_id), reverse=newest_first)
+    out: list[HistoryOrder] = []
+    for o in ordered:
+        if not out or out[-1].ord_id != o.ord_id:
+            out.append(o)
+    return out

@@ -24,19 +24,27 @@ read it through this module. The file holds secrets: keep it private (mode 0600)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
+import tempfile
 import tomllib
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from yarl import URL
 
 from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
-from .auth import Credentials
+from .auth import Credentials, _Secret
 
 __all__ = [
     "HOSTS",
     "Profile",
     "ProfileError",
+    "ProfilePermissionWarning",
     "read_profiles",
     "resolve_host",
     "write_profiles",
@@ -58,6 +66,13 @@ class ProfileError(ValueError):
     """A profiles file cannot be read or is malformed, or a host is unknown.
 
     The message names the file and the profile at fault, never a secret.
+    """
+
+
+class ProfilePermissionWarning(UserWarning):
+    """A profiles file can be read or written by users other than its owner.
+
+    The file holds secrets; ``chmod 600`` it. It is still read.
     """
 
 
@@ -97,11 +112,18 @@ def resolve_host(value: str | None) -> str:
     named = HOSTS.get(value.strip().lower())
     if named is not None:
         return named
-    if value.startswith(("https://", "http://")) and len(value.split("://", 1)[1]) > 0:
+    if value.startswith(("https://", "http://")) and _has_host(value):
         return value.rstrip("/")
     raise ProfileError(
         f"unknown host {value!r}: use one of {', '.join(HOSTS)} or an http(s):// URL"
     )
+
+
+def _has_host(url: str) -> bool:
+    try:
+        return bool(URL(url).host)
+    except ValueError:  # yarl refuses some host-less URLs itself, e.g. "http://:80"
+        return False
 
 
 def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
@@ -117,13 +139,19 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
         ProfileError: The file cannot be read or is not TOML; ``profiles`` is not a
             table of tables; a profile has an unknown key, lacks ``api_key``,
             ``secret_key`` or ``passphrase``, has a value that is not a non-empty
-            string (``uid`` may also be an integer), an unknown ``host``, or a
+            string (``uid`` may also be an integer), a key, secret or passphrase
+            holding whitespace or control characters, an unknown ``host``, or a
             ``demo`` that is not true or false.
+
+    Warns:
+        ProfilePermissionWarning: Users other than the owner may access the file
+            (POSIX mode bits beyond 0700); it is read all the same.
     """
     source = Path(path)
     try:
         with source.open("rb") as f:
-            data = tomllib.load(f)
+            _check_private(source, os.fstat(f.fileno()).st_mode)
+            data = _hide_secrets(tomllib.load(f))
     except FileNotFoundError as exc:
         raise ProfileError(f"profiles file not found: {source}") from exc
     except OSError as exc:
@@ -136,6 +164,30 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
             f"{source}: no [profiles.NAME] tables ('profiles' is a {type(tables).__name__})"
         )
     return {name: _profile(source, name, table) for name, table in tables.items()}
+
+
+def _check_private(source: Path, mode: int) -> None:
+    # POSIX only: on Windows the mode bits do not describe who may read the file.
+    if os.name == "posix" and stat.S_ISREG(mode) and mode & 0o077:
+        warnings.warn(
+            f"profiles file {source} holds secrets but other users can access it"
+            f" (mode {oct(stat.S_IMODE(mode))}): chmod 600 {source}",
+            ProfilePermissionWarning,
+            stacklevel=3,  # the caller of read_profiles
+        )
+
+
+def _hide_secrets(data: dict[str, Any]) -> dict[str, Any]:
+    """Masks secrets in the parsed file at once: the tables are locals of every frame
+    below, and a traceback recording locals must not show them."""
+    tables = data.get("profiles")
+    if isinstance(tables, dict):
+        for table in tables.values():
+            if isinstance(table, dict):
+                for key in ("secret_key", "passphrase"):
+                    if isinstance(table.get(key), str):
+                        table[key] = _Secret(table[key])
+    return data
 
 
 def _profile(source: Path, name: str, table: object) -> Profile:
@@ -159,13 +211,17 @@ def _profile(source: Path, name: str, table: object) -> Profile:
         url = None if host is None else resolve_host(host)
     except ProfileError as exc:
         raise ProfileError(f"{where}: {exc}") from None
-    credentials = Credentials(
-        api_key=secrets["api_key"] or "",
-        secret_key=secrets["secret_key"] or "",
-        passphrase=secrets["passphrase"] or "",
-        uid=_text(where, table, "uid"),
-        name=_text(where, table, "name") or name,
-    )
+    uid = _text(where, table, "uid")
+    try:
+        credentials = Credentials(
+            api_key=secrets["api_key"] or "",
+            secret_key=secrets["secret_key"] or "",
+            passphrase=secrets["passphrase"] or "",
+            uid=uid,
+            name=_text(where, table, "name") or name,
+        )
+    except ValueError as exc:  # names the field, never its value
+        raise ProfileError(f"{where}: {exc}") from None
     return Profile(name=name, credentials=credentials, host=url, demo=demo)
 
 
@@ -198,6 +254,9 @@ def write_profiles(
 ) -> list[str]:
     """Writes a profiles file (mode 0600) with one profile per key.
 
+    The file is written anew and renamed over any existing one, so it is 0600 even
+    when an older file had a wider mode.
+
     Profiles are named after ``Credentials.name`` (else ``acct<N>``).
 
     Args:
@@ -226,7 +285,19 @@ def write_profiles(
         lines.append(f"demo = {'true' if demo else 'false'}")
         lines.append("")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines))
+    # A new file (mkstemp: mode 0600 whatever the umask) renamed over the old one:
+    # rewriting in place would keep an existing file's wider mode, and anyone who
+    # already had it open would read the new secrets through their descriptor.
+    target = Path(path).resolve()  # through a symlink: replace what it points to
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
     return names

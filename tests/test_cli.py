@@ -488,7 +488,7 @@ def test_single_profile_is_the_default(tmp_path: Path) -> None:
 
 
 def test_profiles_file_is_private_and_round_trips(tmp_path: Path) -> None:
-    creds = Credentials('ke"y', "se\\cret", "pass\nphrase", uid="42", name="x")
+    creds = Credentials('ke"y', "se\\cret", 'pass"phrase\\', uid="42", name="x")
     path = tmp_path / "dir" / "p.toml"
     write_profiles(path, [creds], host="http://127.0.0.1:1", demo=True)
     if sys.platform != "win32":
@@ -510,6 +510,7 @@ def test_profiles_file_is_private_and_round_trips(tmp_path: Path) -> None:
 def test_malformed_profiles(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "p.toml"
     path.write_text(text)
+    path.chmod(0o600)  # private, as a profiles file should be
     with pytest.raises(ConfigError, match=message):
         resolve_profile(profile="a", config=path, environ={})
 

@@ -431,6 +431,7 @@ def _profiles_toml(creds: list[Credentials], extra: str = "") -> str:
 async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
     path = tmp_path / "profiles.toml"
     path.write_text(_profiles_toml(sim.credentials, f'host = "{sim.base_url}"\n'))
+    path.chmod(0o600)  # private, as a profiles file should be
     async with Fleet.from_profiles(path, concurrency=2) as fleet:
         assert fleet.names == ("main", "sub001", "sub002", "sub003")
         assert fleet.base_url == sim.base_url
@@ -447,6 +448,7 @@ async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
         '[profiles.a]\napi_key = "k"\nsecret_key = "s"\npassphrase = "p"\n'
         'name = "treasury"\nhost = "eea"\ndemo = true\n'
     )
+    labelled.chmod(0o600)  # private, as a profiles file should be
     fleet = Fleet.from_profiles(labelled)
     assert fleet.names == ("treasury",) and fleet.base_url == "https://eea.okx.com"
 
@@ -471,6 +473,7 @@ async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
 def test_from_profiles_rejects_malformed_files(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "p.toml"
     path.write_text(text)
+    path.chmod(0o600)  # private, as a profiles file should be
     with pytest.raises(ValueError, match=message):
         Fleet.from_profiles(path)
 
@@ -478,6 +481,7 @@ def test_from_profiles_rejects_malformed_files(tmp_path: Path, text: str, messag
 def test_from_profiles_unknown_profile_and_secrets_not_shown(tmp_path: Path) -> None:
     path = tmp_path / "p.toml"
     path.write_text("[profiles.a]\napi_key = 'k'\nsecret_key = 'TOPSECRET'\npassphrase = 'p'\n")
+    path.chmod(0o600)  # private, as a profiles file should be
     with pytest.raises(ValueError, match="no profile 'b'"):
         Fleet.from_profiles(path, profiles=["b"])
     fleet = Fleet.from_profiles(path)

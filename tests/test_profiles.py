@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import stat
+import sys
+import traceback
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +18,7 @@ from okx_onchain_earn.profiles import (
     HOSTS,
     Profile,
     ProfileError,
+    ProfilePermissionWarning,
     read_profiles,
     resolve_host,
     write_profiles,
@@ -21,9 +27,10 @@ from okx_onchain_earn.profiles import (
 SECRETS = "api_key = 'k'\nsecret_key = 'TOPSECRET'\npassphrase = 'PASSPHRASE'\n"
 
 
-def _write(tmp_path: Path, text: str) -> Path:
+def _write(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
     path = tmp_path / "profiles.toml"
     path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
     return path
 
 
@@ -79,7 +86,7 @@ def test_resolve_host() -> None:
     assert set(HOSTS) == {"www", "openapi", "us", "eea"}
     assert resolve_host(None) == HOST_WWW
     assert resolve_host("Eea") == HOST_EEA
-    for bad in ("mars", "ftp://x", "https://", "eea.okx.com"):
+    for bad in ("mars", "ftp://x", "https://", "http://:80", "https://:443/x", "eea.okx.com"):
         with pytest.raises(ProfileError, match=r"unknown host .*www, openapi, us, eea"):
             resolve_host(bad)
 
@@ -146,13 +153,14 @@ def test_missing_and_unreadable_files(tmp_path: Path) -> None:
         read_profiles(tmp_path)  # a directory
     binary = tmp_path / "binary.toml"
     binary.write_bytes(b"\xff\xfe[profiles]")
+    binary.chmod(0o600)
     with pytest.raises(ProfileError, match="not valid TOML"):
         read_profiles(binary)
 
 
 def test_written_files_read_back(tmp_path: Path) -> None:
     creds = [
-        Credentials('ke"y', "se\\cret", "pass\nphrase", uid="42", name="main"),
+        Credentials('ke"y', "se\\cret", 'pass"phrase\\', uid="42", name="main"),
         Credentials("k2", "s2", "p2", name="sub-1"),
     ]
     path = tmp_path / "dir" / "profiles.toml"
@@ -160,3 +168,91 @@ def test_written_files_read_back(tmp_path: Path) -> None:
     profiles = read_profiles(path)
     assert [p.credentials for p in profiles.values()] == creds
     assert {(p.host, p.demo) for p in profiles.values()} == {(HOST_US, True)}
+
+
+@pytest.mark.parametrize("key", ["api_key", "secret_key", "passphrase"])
+def test_whitespace_in_a_secret_is_a_profile_error(tmp_path: Path, key: str) -> None:
+    values = {"api_key": "k", "secret_key": "TOPSECRET", "passphrase": "PASSPHRASE"}
+    values[key] = "TOPSECRET PASSPHRASE\\n"
+    body = "".join(f'{k} = "{v}"\n' for k, v in values.items())
+    path = _write(tmp_path, f"[profiles.a]\n{body}")
+    with pytest.raises(ProfileError, match=rf"\[profiles\.a\]: Credentials\.{key} must") as caught:
+        read_profiles(path)
+    assert "TOPSECRET" not in str(caught.value) and "PASSPHRASE" not in str(caught.value)
+
+
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="POSIX permission bits")
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o644, 0o640, 0o604, 0o660, 0o606, 0o700 | 0o070])
+def test_reading_a_file_others_can_access_warns(tmp_path: Path, mode: int) -> None:
+    path = _write(tmp_path, f"[profiles.a]\n{SECRETS}", mode)
+    with pytest.warns(ProfilePermissionWarning, match=rf"{oct(mode)}.*chmod 600") as caught:
+        profiles = read_profiles(path)
+    assert profiles["a"].credentials.secret_key == "TOPSECRET"  # still read
+    assert issubclass(ProfilePermissionWarning, UserWarning)
+    assert str(path) in str(caught[0].message)
+    assert caught[0].filename == __file__  # points at the caller, not at profiles.py
+
+
+@posix_only
+@pytest.mark.parametrize("mode", [0o600, 0o400, 0o700])
+def test_reading_a_private_file_does_not_warn(tmp_path: Path, mode: int) -> None:
+    path = _write(tmp_path, f"[profiles.a]\n{SECRETS}", mode)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_profiles(path)
+
+
+@posix_only
+def test_write_profiles_makes_an_existing_wider_file_private(tmp_path: Path) -> None:
+    path = tmp_path / "profiles.toml"
+    path.write_text("# an older, world-readable file\n")
+    path.chmod(0o644)
+    old_reader = path.open("rb")  # someone who opened the old file before the write
+    try:
+        write_profiles(path, [Credentials("k", "TOPSECRET", "p", name="a")], host="www")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        # The secrets went to a new file, not into the inode the reader still holds.
+        assert b"TOPSECRET" not in old_reader.read()
+    finally:
+        old_reader.close()
+    assert read_profiles(path)["a"].credentials.secret_key == "TOPSECRET"
+    assert [p.name for p in tmp_path.iterdir()] == ["profiles.toml"]  # no temporary left
+
+
+@posix_only
+def test_write_profiles_through_a_symlink_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real.toml"
+    real.write_text("")
+    real.chmod(0o666)
+    link = tmp_path / "link.toml"
+    link.symlink_to(real)
+    write_profiles(link, [Credentials("k", "s", "p", name="a")], host="www")
+    assert link.is_symlink()
+    assert stat.S_IMODE(real.stat().st_mode) == 0o600
+    assert "secret_key" in real.read_text()
+
+
+def test_profile_errors_do_not_carry_secrets_in_traceback_locals(tmp_path: Path) -> None:
+    # Profile a is fine, b is malformed: a's secrets sit in the parsed file's locals.
+    path = _write(tmp_path, f"[profiles.a]\n{SECRETS}[profiles.b]\napi_key = 'k'\n")
+    with pytest.raises(ProfileError, match=r"\[profiles\.b\] is missing") as caught:
+        read_profiles(path)
+    text = "".join(
+        traceback.TracebackException.from_exception(caught.value, capture_locals=True).format()
+    )
+    assert "secret_key" in text  # the parsed tables were rendered
+    assert "TOPSECRET" not in text and "PASSPHRASE" not in text
+
+
+def test_a_written_file_is_never_wider_than_0600_even_with_a_lax_umask(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        path = tmp_path / "sub" / "profiles.toml"
+        write_profiles(path, [Credentials("k", "s", "p", name="a")], host="www")
+    finally:
+        os.umask(old)
+    if sys.platform != "win32":
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600

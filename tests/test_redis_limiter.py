@@ -353,6 +353,71 @@ async def test_redis_limiter_satisfies_the_protocol(redis_url: str) -> None:
     await limiter.aclose()
 
 
+class FakeClock:
+    """A clock the test moves by hand (only housekeeping reads it)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.asyncio
+async def test_idle_keys_are_forgotten_like_in_process(redis_url: str, prefix: str) -> None:
+    clock = FakeClock()
+    limiter = RedisLimiter(redis_url, prefix=prefix, idle_ttl=60.0, clock=clock)
+    try:
+        for i in range(50):  # a fleet's worth of user ids, each used once
+            (await limiter.acquire(f"uid{i}", FAST3)).release()
+        limiter.penalize("blocked", FAST3)
+        await _drain(limiter)
+        assert len(limiter.stats()) == 51
+        clock.now += 30.0
+        (await limiter.acquire("uid0", FAST3)).release()  # uid0 is used again
+        clock.now += 31.0  # the others are now idle for 61 s, uid0 for 31 s
+        permit = await limiter.acquire("fresh", FAST3)
+        assert set(limiter.stats()) == {("uid0", FAST3.name), ("fresh", FAST3.name)}
+        assert limiter.stats()["uid0", FAST3.name].sent == 2  # kept with its counters
+        # A key with a request in flight is not idle, however long the request takes.
+        clock.now += 120.0
+        (await limiter.acquire("other", FAST3)).release()
+        assert ("fresh", FAST3.name) in limiter.stats()
+        permit.release()
+        await _drain(limiter)
+        clock.now += 61.0
+        (await limiter.acquire("last", FAST3)).release()
+        assert set(limiter.stats()) == {("last", FAST3.name)}
+        assert len(limiter._keys) == 1  # the per-process state itself is gone
+    finally:
+        await limiter.aclose()
+
+
+@pytest.mark.asyncio
+async def test_keys_with_waiters_are_not_forgotten(redis_url: str, prefix: str) -> None:
+    clock = FakeClock()
+    limiter = RedisLimiter(redis_url, prefix=prefix, idle_ttl=1.0, clock=clock)
+    try:
+        held = await limiter.acquire("u", FAST1)
+        waiter = asyncio.ensure_future(limiter.acquire("u", FAST1))
+        queued = asyncio.ensure_future(limiter.acquire("u", FAST1))
+        await asyncio.sleep(0.05)  # both are waiting: one on Redis, one in the local queue
+        clock.now += 10.0
+        (await limiter.acquire("v", FAST1)).release()  # runs the sweep
+        assert ("u", FAST1.name) in limiter.stats()
+        held.release()
+        (await asyncio.wait_for(waiter, 3)).release()
+        (await asyncio.wait_for(queued, 3)).release()
+        assert limiter.stats()["u", FAST1.name].sent == 3
+    finally:
+        await limiter.aclose()
+
+
+def test_idle_ttl_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="idle_ttl"):
+        RedisLimiter("redis://127.0.0.1:1/0", idle_ttl=0)
+
+
 # -- several processes ---------------------------------------------------------------
 
 

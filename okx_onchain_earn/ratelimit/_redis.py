@@ -41,7 +41,7 @@ from ._errors import RateLimiterUnavailable
 from ._local import InProcessLimiter, Mode, shared_limiter
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine
+    from collections.abc import Callable, Coroutine
 
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -119,15 +119,31 @@ def _us(seconds: float) -> int:
 
 
 class _KeyState:
-    """This process's view of one key: its local FIFO, its wake-up future, its counters."""
+    """This process's view of one key: its local FIFO, its wake-up future, its counters.
 
-    __slots__ = ("busy", "ident", "queue", "refused", "sent", "wait_seconds", "waited", "wake")
+    Forgotten once idle for ``idle_ttl`` (see ``RedisLimiter._housekeep``).
+    """
 
-    def __init__(self, ident: tuple[str, str]) -> None:
+    __slots__ = (
+        "busy",
+        "ident",
+        "in_flight",
+        "last_used",
+        "queue",
+        "refused",
+        "sent",
+        "wait_seconds",
+        "waited",
+        "wake",
+    )
+
+    def __init__(self, ident: tuple[str, str], now: float) -> None:
         self.ident = ident
         self.busy = False  # some local acquirer is at the head, talking to Redis
         self.queue: deque[asyncio.Future[None]] | None = None
         self.wake: asyncio.Future[None] | None = None
+        self.in_flight = 0  # permits of this process not yet released (arrival mode)
+        self.last_used = now  # last grant, release or penalty
         self.sent = 0
         self.waited = 0
         self.wait_seconds = 0.0
@@ -150,6 +166,7 @@ class _RedisPermit:
         limiter = self._limiter
         if limiter is not None:
             self._limiter = None
+            limiter._released(self._name)
             limiter._spawn(limiter._release(self._name, self._token, self._hold_us))
 
 
@@ -178,6 +195,12 @@ class RedisLimiter:
             ``"local"`` logs one warning and from then on paces with ``fallback``.
         fallback: The limiter used after Redis failed with ``on_unavailable="local"``;
             defaults to ``shared_limiter`` of the running loop.
+        idle_ttl: This process's state of a key (its queue and counters) idle this
+            long (nothing in flight or waiting here) is dropped, with its statistics,
+            as ``InProcessLimiter`` does; the sweep runs at most this often. The
+            slots themselves live in Redis, which expires idle keys by itself.
+        clock: Monotonic time source in seconds for that sweep; defaults to the
+            running loop's ``time()``.
 
     Raises:
         ImportError: The ``redis`` package is not installed.
@@ -187,16 +210,19 @@ class RedisLimiter:
         "_abandon_script",
         "_acquire_script",
         "_channel",
+        "_clock",
         "_closed",
         "_errors",
         "_extra",
         "_fail",
         "_fallback",
         "_gone",
+        "_idle_ttl",
         "_keys",
         "_lease_us",
         "_listener",
         "_local",
+        "_next_sweep",
         "_owns_client",
         "_penalize_script",
         "_prefix",
@@ -221,6 +247,8 @@ class RedisLimiter:
         lease: float = 30.0,
         on_unavailable: Literal["fail", "local"] = "fail",
         fallback: InProcessLimiter | None = None,
+        idle_ttl: float = 60.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         try:
             import redis.asyncio as aioredis
@@ -235,6 +263,8 @@ class RedisLimiter:
             raise ValueError(f"on_unavailable must be 'fail' or 'local', not {on_unavailable!r}")
         if margin < 0 or jitter < 0 or lease <= 0:
             raise ValueError("margin and jitter must be >= 0 and lease > 0")
+        if not idle_ttl > 0:
+            raise ValueError("idle_ttl must be > 0")
         if isinstance(redis, str):
             # Short timeouts: a limiter that hangs on a dead server stalls every request.
             self._redis: Redis = aioredis.Redis.from_url(
@@ -264,6 +294,10 @@ class RedisLimiter:
         self._penalize_script: AsyncScript = self._redis.register_script(_PENALIZE)
         self._abandon_script: AsyncScript = self._redis.register_script(_ABANDON)
         self._keys: dict[str, _KeyState] = {}
+        self._idle_ttl = idle_ttl
+        self._clock = clock
+        # -inf: the first acquire sweeps (nothing to drop) and sets the next time.
+        self._next_sweep = -math.inf
         self._tokens = itertools.count()
         # Unique across processes and limiter instances sharing the server.
         self._token_prefix = f"{os.getpid():x}.{os.urandom(6).hex()}."
@@ -296,11 +330,14 @@ class RedisLimiter:
         """
         if self._closed:
             raise RuntimeError("rate limiter closed")
+        now = self._now()
+        if now >= self._next_sweep:
+            self._housekeep(now)
         if self._local is None:
             name = f"{self._prefix}{uid}:{endpoint.name}"
             state = self._keys.get(name)
             if state is None:
-                state = self._keys[name] = _KeyState((uid, endpoint.name))
+                state = self._keys[name] = _KeyState((uid, endpoint.name), now)
             try:
                 return await self._acquire(state, name, endpoint)
             except _Degraded:
@@ -316,10 +353,12 @@ class RedisLimiter:
             endpoint: The endpoint that answered 429 / 50011.
         """
         name = f"{self._prefix}{uid}:{endpoint.name}"
+        now = self._now()
         state = self._keys.get(name)
         if state is None:
-            state = self._keys[name] = _KeyState((uid, endpoint.name))
+            state = self._keys[name] = _KeyState((uid, endpoint.name), now)
         state.refused += 1
+        state.last_used = now
         if self._local is not None:
             self._local.penalize(uid, endpoint)
             return
@@ -328,7 +367,8 @@ class RedisLimiter:
         self._spawn(self._fire(self._penalize_script, name, (token, endpoint.limit, hold)))
 
     def stats(self) -> dict[tuple[str, str], KeyStats]:
-        """Counters per ``(uid, endpoint.name)`` for this process's Redis-paced requests.
+        """Counters per ``(uid, endpoint.name)`` for this process's Redis-paced requests,
+        for keys not yet forgotten as idle.
 
         After a switch to the local fallback, that limiter's ``stats()`` counts the rest.
         """
@@ -385,12 +425,46 @@ class RedisLimiter:
             state.wake = None
             self._next_turn(state)
         state.sent += 1
+        state.last_used = self._now()
         if waited or had_to_wait:
             state.waited += 1
             state.wait_seconds += loop.time() - start
         if self._send:
             return _RedisPermit(None, name, token, 0)
+        state.in_flight += 1
         return _RedisPermit(self, name, token, _us(endpoint.window + self._extra))
+
+    # -- forgetting idle keys ----------------------------------------------------------
+
+    def _now(self) -> float:
+        clock = self._clock
+        return get_running_loop().time() if clock is None else clock()
+
+    def _released(self, name: str) -> None:
+        """A permit of this process was released: the key is no longer in flight here."""
+        state = self._keys.get(name)
+        if state is not None:
+            state.in_flight -= 1
+            state.last_used = self._now()
+
+    def _housekeep(self, now: float) -> None:
+        self._next_sweep = now + self._idle_ttl
+        horizon = now - self._idle_ttl
+        # Nobody queued or talking to Redis, nothing of ours in flight, unused for a
+        # while: a new state would be indistinguishable (the slots are in Redis), so
+        # dropping it loosens nothing; without this, a fleet of many user ids would
+        # grow the dict for the life of the process.
+        stale = [
+            name
+            for name, state in self._keys.items()
+            if not state.busy
+            and state.queue is None
+            and state.wake is None
+            and state.in_flight == 0
+            and state.last_used <= horizon
+        ]
+        for name in stale:
+            del self._keys[name]
 
     async def _take_slot(
         self, state: _KeyState, name: str, endpoint: Endpoint, loop: asyncio.AbstractEventLoop
