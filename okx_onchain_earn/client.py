@@ -75,6 +75,17 @@ def _limit(limit: int | None) -> str | None:
     return str(limit)
 
 
+def _term(term: str | int) -> str:
+    # A fixed term is a whole number of days ("30"); "0" is how OKX shows a flexible
+    # product's term and is not a term to buy.
+    if isinstance(term, bool) or not isinstance(term, (str, int)):
+        raise ValueError(f"term must be a number of days such as '30', got {term!r}")
+    text = str(term)
+    if not (text.isascii() and text.isdigit()) or int(text) <= 0 or len(text) > 5:
+        raise ValueError(f"term must be a whole number of days above zero, got {term!r}")
+    return str(int(text))
+
+
 def _tag(tag: str | None) -> str | None:
     if tag is not None and (not isinstance(tag, str) or not _TAG.fullmatch(tag)):
         raise ValueError(f"tag must be 1-16 letters and digits (A-Z, a-z, 0-9), got {tag!r}")
@@ -281,7 +292,7 @@ class OnchainEarnClient:
         *,
         product_id: str,
         invest_data: Sequence[InvestData],
-        term: str | None = None,
+        term: str | int | None = None,
         tag: str | None = None,
     ) -> OrderAck:
         """Invests in a product (``POST /api/v5/finance/staking-defi/purchase``).
@@ -289,7 +300,9 @@ class OnchainEarnClient:
         Args:
             product_id: The product to invest in.
             invest_data: Currencies and amounts (each amount above zero).
-            term: Investment term in days; required for fixed-term products.
+            term: Investment term in days (``"30"``, or ``30``); OKX requires it for
+                fixed-term products (an ``Offer`` whose ``is_flexible`` is false; its
+                ``term`` is the value to send). Checked before sending.
             tag: Order tag, 1-16 letters and digits, returned on the order. When
                 omitted, a unique one is generated (see ``tag_prefix``); a caller's tag
                 should be unique too, as it is how an unknown outcome is reconciled.
@@ -310,7 +323,7 @@ class OnchainEarnClient:
                 raise ValueError(f"invest_data items must be InvestData, got {item!r}")
         body["investData"] = [item.to_wire() for item in invest_data]
         if term is not None:
-            body["term"] = _text("term", term)
+            body["term"] = _term(term)
         tag = _tag(tag) or new_tag(self._tag_prefix)
         body["tag"] = tag
         raw = _ENCODE(body)
@@ -439,7 +452,9 @@ class OnchainEarnClient:
         ``async for order in client.iter_order_history(ccy="DOT")`` yields every order,
         newest first, following ``after``. With ``before`` alone it walks forward to the
         newest order, oldest first; with both, backward through the orders between.
-        ``since``/``until`` bound ``purchased_time`` and stop the walk early.
+        ``since``/``until`` bound ``purchased_time`` and stop the walk early. Breaking
+        out of the loop and resuming from ``pager.cursor`` skips nothing; a server that
+        answers without progress raises ``PaginationError`` instead of ending early.
         """
         _limit(limit)
         for name, value in (("since", since), ("until", until)):

@@ -515,6 +515,17 @@ def test_malformed_profiles(tmp_path: Path, text: str, message: str) -> None:
         resolve_profile(profile="a", config=path, environ={})
 
 
+def test_malformed_credentials_in_the_environment_are_a_config_error() -> None:
+    environ = {
+        "OKX_API_KEY": "key",
+        "OKX_SECRET_KEY": "sec ret\n",
+        "OKX_PASSPHRASE": "pass",
+    }
+    with pytest.raises(ConfigError, match="secret_key") as info:
+        resolve_profile(environ=environ)
+    assert "sec ret" not in str(info.value)
+
+
 def test_render_csv_and_json_are_exact() -> None:
     rows: list[Row] = [
         {

@@ -119,6 +119,29 @@ async def test_purchase_shape(mocked: RecordingResponses, client: OnchainEarnCli
     assert_signed(method, url, kw, creds)
 
 
+@pytest.mark.parametrize("term", ["0", "-30", "30d", "3.5", "", " 30", "999999", True, 1.5])
+async def test_purchase_term_is_checked_before_sending(
+    mocked: RecordingResponses, client: OnchainEarnClient, term: object
+) -> None:
+    with pytest.raises(ValueError, match="term"):
+        await client.purchase(
+            product_id="1234", invest_data=[InvestData(ccy="ZIL", amt=Decimal("100"))],
+            term=term,  # type: ignore[arg-type]
+        )
+    assert sent(mocked) == []
+
+
+async def test_purchase_term_as_int_is_sent_as_days(
+    mocked: RecordingResponses, client: OnchainEarnClient
+) -> None:
+    mocked.post(f"{EARN}/purchase", payload=ACK)
+    await client.purchase(
+        product_id="1234", invest_data=[InvestData(ccy="ZIL", amt=Decimal("100"))], term=30
+    )
+    ((_, _, kw),) = sent(mocked)
+    assert msgspec.json.decode(kw["data"])["term"] == "30"
+
+
 async def test_purchase_without_optional_fields(mocked: RecordingResponses, client: OnchainEarnClient) -> None:
     mocked.post(f"{EARN}/purchase", payload=ACK)
     await client.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal("0.5"))])

@@ -143,12 +143,15 @@ def resolve_profile(
                 f"incomplete credentials in the environment: {', '.join(present)} set but"
                 f" {', '.join(missing)} missing"
             )
-        creds = Credentials(
-            api_key=env[ENV_API_KEY],
-            secret_key=env[ENV_SECRET_KEY],
-            passphrase=env[ENV_PASSPHRASE],
-            uid=env.get(ENV_UID) or None,
-        )
+        try:
+            creds = Credentials(
+                api_key=env[ENV_API_KEY],
+                secret_key=env[ENV_SECRET_KEY],
+                passphrase=env[ENV_PASSPHRASE],
+                uid=env.get(ENV_UID) or None,
+            )
+        except ValueError as exc:  # the message names the field, never its value
+            raise ConfigError(f"credentials in the environment: {exc}") from None
         return Profile(creds, resolve_host(host), bool(demo), "environment variables")
     if path.exists():
         profiles = _read(path)
