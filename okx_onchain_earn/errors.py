@@ -7,6 +7,7 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
     │   ├── OkxConnectionError             could not connect, or the connection broke
     │   └── OkxTimeoutError                no answer in time
     ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
+    ├── ClientClosedError                  the client was closed: no new calls
     ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
     └── OkxAPIError                        OKX answered with a code other than "0"
         ├── AuthenticationError            50100-50119 (key, timestamp, signature)
@@ -33,6 +34,7 @@ __all__ = [
     "AboveMaximumError",
     "AuthenticationError",
     "BelowMinimumError",
+    "ClientClosedError",
     "FinanceError",
     "InsufficientBalanceError",
     "InvalidRequestError",
@@ -107,6 +109,15 @@ class OrderOutcomeUnknownError(OkxError):
         self.tag = tag
         self.ord_id = ord_id
         self.checked = checked
+
+
+class ClientClosedError(OkxError):
+    """The client is closed, or closing: the call was refused or cut short.
+
+    Raised by any call made once ``aclose()`` began (nothing is sent), and by reads
+    that were in flight when it began (their answer, if any, is dropped). Trades in
+    flight are not cut short: they finish or are reconciled before the session closes.
+    """
 
 
 class RateLimiterUnavailable(OkxError):
