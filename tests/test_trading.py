@@ -348,3 +348,94 @@ async def test_cancel_answered_without_order_is_reconciled_by_state(
     assert ack.ord_id == "2413499"
     assert [e.outcome for e in events] == [None, "reconciled"]
     assert events[0].prior_state is OrderState.PENDING
+
+
+# --- closing: trades drain, reads fail, nothing reopens ------------------------------
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_close_waits_for_trades_and_fails_reads_in_flight() -> None:
+    life = Lifecycle()
+    trade_may_end = asyncio.Event()
+    session_closed: list[bool] = []
+
+    async def trade() -> str:
+        with life.trade():
+            await trade_may_end.wait()
+            with life.call():  # the trade's own read, while the client is closing
+                await asyncio.sleep(0)
+            return "done"
+
+    async def read() -> None:
+        with life.call():
+            await asyncio.sleep(3600)
+
+    async def close_session() -> None:
+        session_closed.append(True)
+
+    trading = asyncio.create_task(trade())
+    reading = asyncio.create_task(read())
+    await settle()
+    closing = asyncio.create_task(life.close(close_session))
+    with pytest.raises(ClientClosedError, match="in flight"):
+        await reading
+    await settle()
+    assert not closing.done() and session_closed == []  # the trade is still running
+    with pytest.raises(ClientClosedError):
+        life.trade().__enter__()  # no new trade
+    with pytest.raises(ClientClosedError):
+        life.call().__enter__()  # no new read from outside
+    trade_may_end.set()
+    await closing
+    assert trading.result() == "done" and session_closed == [True]
+    await life.close(close_session)  # idempotent
+    assert session_closed == [True]
+
+
+async def test_read_cancelled_by_its_caller_too_stays_cancelled() -> None:
+    life = Lifecycle()
+
+    async def read() -> None:
+        with life.call():
+            await asyncio.sleep(3600)
+
+    async def close_session() -> None:
+        pass
+
+    reading = asyncio.create_task(read())
+    await settle()
+    reading.cancel()  # the caller's own cancellation must not be swallowed
+    await life.close(close_session)
+    with pytest.raises(asyncio.CancelledError):
+        await reading
+
+
+async def test_cancelled_close_still_closes_the_session() -> None:
+    life = Lifecycle()
+    session_closed: list[bool] = []
+    release = asyncio.Event()
+
+    async def trade() -> None:
+        with life.trade():
+            await release.wait()
+            with life.call():
+                pass
+
+    async def close_session() -> None:
+        session_closed.append(True)
+
+    trading = asyncio.create_task(trade())
+    await settle()
+    closing = asyncio.create_task(life.close(close_session))
+    await settle()
+    closing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    assert session_closed == [True] and life.closed
+    release.set()
+    with pytest.raises(ClientClosedError, match="closed during the trade"):
+        await trading
