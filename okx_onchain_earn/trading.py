@@ -161,25 +161,34 @@ def _label(state: OrderState | None) -> str:
     return state.name.lower() if state.name != "UNKNOWN" else f"in state {state.value}"
 
 
-def _effect(endpoint: str, before: OrderState | None, now: OrderState | None) -> _Verdict:
-    """Whether a redeem or cancel took effect, from the order's state before and now.
+_States = tuple[OrderState | None, ...]
 
-    ``now`` is ``OrderState.COMPLETED`` for an order found in history and ``None`` for
-    one found nowhere.
+
+def _moves(endpoint: str, before: OrderState | None) -> tuple[_States, _States] | None:
+    """From the order's state before a redeem or cancel: the states that show it took
+    effect, and those that may still change; ``None`` when it cannot act on that state.
+
+    ``OrderState.COMPLETED`` stands for an order found in history, ``None`` for one
+    found nowhere.
     """
-    done: tuple[OrderState | None, ...]
-    wait: tuple[OrderState | None, ...]
     if endpoint == "cancel" and before in (_S.PENDING, _S.ONCHAIN):
         # A cancelled purchase is cancelling until its funds are back, then completed.
-        done, wait = (_S.CANCELLING, _S.COMPLETED), (_S.PENDING, _S.ONCHAIN, None)
-    elif endpoint == "cancel" and before is _S.REDEEMING:
+        return (_S.CANCELLING, _S.COMPLETED), (_S.PENDING, _S.ONCHAIN, None)
+    if endpoint == "cancel" and before is _S.REDEEMING:
         # A called-off redemption earns again; completed means the redemption ran.
-        done, wait = (_S.EARNING,), (_S.REDEEMING, None)
-    elif endpoint == "redeem" and before is _S.EARNING:
-        done, wait = (_S.REDEEMING, _S.COMPLETED), (_S.EARNING, None)
-    else:
-        # OKX refuses these (51722, 51724-51726): no state would show this trade.
+        return (_S.EARNING,), (_S.REDEEMING, None)
+    if endpoint == "redeem" and before is _S.EARNING:
+        return (_S.REDEEMING, _S.COMPLETED), (_S.EARNING, None)
+    # OKX refuses the others (51722, 51724-51726), or the state before is not known.
+    return None
+
+
+def _effect(endpoint: str, before: OrderState | None, now: OrderState | None) -> _Verdict:
+    """Whether a redeem or cancel took effect, from the order's state before and now."""
+    moves = _moves(endpoint, before)
+    if moves is None:
         return "no"
+    done, wait = moves
     if now in done:
         return "done"
     return "wait" if now in wait else "no"
@@ -192,9 +201,7 @@ def _no_effect(endpoint: str, ord_id: str, before: _Before, now: OrderState | No
             f"outcome unknown: {before.note}, so its state now ({_label(now)}) cannot"
             f" show whether the {endpoint} took effect"
         )
-    if _effect(endpoint, before.state, _S.COMPLETED) == "no" and _effect(
-        endpoint, before.state, _S.EARNING
-    ) == "no":
+    if _moves(endpoint, before.state) is None:
         return (
             f"order {ord_id} was {_label(before.state)} before sending, a state the"
             f" {endpoint} cannot act on (now {_label(now)}): it did not take effect as far"
@@ -408,7 +415,9 @@ class TradeGuard:
             error.__cause__ = unknown
             return error
 
+        looks = 0
         while True:
+            looks += 1
             found: OrderAck | None = None
             stop: str | None = None  # why looking again cannot help
             try:
@@ -438,7 +447,7 @@ class TradeGuard:
             if time.monotonic() + self._interval > deadline:
                 raise still_unknown(
                     f"outcome still unknown after checking {what} for {self._timeout:g} s"
-                    f" ({len(checked)} checks)"
+                    f" ({looks} checks)"
                 )
             await asyncio.sleep(self._interval)
 
