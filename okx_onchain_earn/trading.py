@@ -85,11 +85,6 @@ Outcome = Literal["ok", "reconciled", "error", "unknown", "cancelled"]
 _Verdict = Literal["done", "wait", "no"]
 
 _S = OrderState
-_VERDICT_TEXT: dict[_Verdict, str] = {
-    "done": "effect seen",
-    "wait": "effect not seen yet",
-    "no": "not a move this trade causes",
-}
 
 
 def new_tag(prefix: str = "") -> str:
@@ -481,7 +476,10 @@ class TradeGuard:
         else:
             now = order.state
         verdict = _effect(endpoint, before.state, now)
-        checked.append(f"order {ord_id} {_label(now)} now: {_VERDICT_TEXT[verdict]}")
+        seen = {"done": "effect seen", "wait": "effect not seen yet"}.get(
+            verdict, "not a move this trade causes"
+        )
+        checked.append(f"order {ord_id} {_label(now)} now: {seen}")
         if verdict == "done" and order is not None:
             return _ack_of(ord_id, order.tag), verdict, now
         return None, verdict, now

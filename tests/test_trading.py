@@ -308,10 +308,14 @@ USDT = [InvestData(ccy="USDT", amt=Decimal(5))]
 
 
 @pytest.mark.parametrize("made", [True, False], ids=["made", "not-made"])
+@pytest.mark.parametrize(
+    "answer", [EMPTY_ACK, {"code": "0", "msg": "", "data": [{"ordId": "", "tag": ""}]}],
+    ids=["no-rows", "empty-id"],
+)
 async def test_success_without_order_is_reconciled_by_tag(
-    mocked: aioresponses, creds: Credentials, made: bool
+    mocked: aioresponses, creds: Credentials, made: bool, answer: dict[str, Any]
 ) -> None:
-    mocked.post(f"{EARN}/purchase", payload=EMPTY_ACK)
+    mocked.post(f"{EARN}/purchase", payload=answer)
     active = doc_example("orders_active")
     if made:
         active["data"][1]["tag"] = "tg4"
