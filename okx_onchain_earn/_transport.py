@@ -23,9 +23,11 @@ from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from . import _constants as C
+from ._lifecycle import Lifecycle
 from .auth import Credentials, format_timestamp
 from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
 from .errors import (
+    ClientClosedError,
     OkxAPIError,
     OkxConnectionError,
     OkxError,
@@ -240,6 +242,7 @@ class Transport:
         "_session",
         "_timeout",
         "_uid_lock",
+        "lifecycle",
         "stats",
     )
 
@@ -276,11 +279,18 @@ class Transport:
         self._uid_lock: asyncio.Lock | None = None
         self._connector_limit = pool_size
         self.stats = ClientStats()
+        self.lifecycle = Lifecycle()
 
     # --- lifecycle --------------------------------------------------------------
 
     def session(self) -> aiohttp.ClientSession:
-        """The aiohttp session, created on first use when none was injected."""
+        """The aiohttp session, created on first use when none was injected.
+
+        Raises:
+            ClientClosedError: ``aclose`` closed it; a closed client never opens another.
+        """
+        if self.lifecycle.closed:
+            raise ClientClosedError("the client is closed: its session is gone")
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
@@ -289,7 +299,10 @@ class Transport:
         return self._session
 
     async def aclose(self) -> None:
-        """Closes the session if this transport created it."""
+        """Closes the client: see ``Lifecycle.close`` (trades drain, reads fail)."""
+        await self.lifecycle.close(self._close_session)
+
+    async def _close_session(self) -> None:
         if self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
@@ -341,8 +354,9 @@ class Transport:
             query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
         """
-        uid = await self.uid() if self._rate_limit else ""
-        return await self._call(endpoint, decoder, query, body, uid)
+        with self.lifecycle.call():
+            uid = await self.uid() if self._rate_limit else ""
+            return await self._call(endpoint, decoder, query, body, uid)
 
     def limiter(self) -> RateLimiter | None:
         """The limiter in use: the one given, else the running loop's shared one."""
@@ -430,7 +444,9 @@ class Transport:
             if session.closed:
                 # aiohttp would refuse before sending anything: surely not executed.
                 raise OkxConnectionError(
-                    f"{name}: the HTTP session is closed; nothing was sent", endpoint=name
+                    f"{name}: the HTTP session is closed; nothing was sent",
+                    endpoint=name,
+                    sent=False,
                 )
             raw, status = await self._send(endpoint, session, url, path, body)
         finally:
@@ -467,7 +483,9 @@ class Transport:
                 return await resp.read(), resp.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Nothing reached OKX: safe to retry reads and trades alike.
-            err = OkxConnectionError(f"cannot connect for {name}: {exc}", endpoint=name)
+            err = OkxConnectionError(
+                f"cannot connect for {name}: {exc}", endpoint=name, sent=False
+            )
             raise _retry(err, exc) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
             timeout = OkxTimeoutError(

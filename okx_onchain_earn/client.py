@@ -21,6 +21,7 @@ from . import _constants as C
 from ._transport import ClientStats, Transport, encode_query
 from .auth import Credentials
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
+from .errors import OrderOutcomeUnknownError
 from .models import (
     ActiveOrder,
     HistoryOrder,
@@ -210,6 +211,7 @@ class OnchainEarnClient:
             journal=journal,
             reconcile_timeout=reconcile_timeout,
             reconcile_interval=reconcile_interval,
+            lifecycle=self._transport.lifecycle,
         )
 
     def __repr__(self) -> str:
@@ -219,6 +221,7 @@ class OnchainEarnClient:
         )
 
     async def __aenter__(self) -> OnchainEarnClient:
+        self._transport.lifecycle.check_open("a closed client cannot be reopened")
         return self
 
     async def __aexit__(
@@ -230,8 +233,20 @@ class OnchainEarnClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Closes the owned aiohttp session (an injected one is left open)."""
+        """Closes the client, then its owned aiohttp session (an injected one stays open).
+
+        At once, every new call is refused with ``ClientClosedError`` and the reads in
+        flight fail with it. Trades in flight are not cut short: they finish, or
+        reconcile, within their own timeouts (``timeout`` per attempt,
+        ``reconcile_timeout``), and ``aclose`` returns once they have. A closed client
+        never opens a new session. Idempotent.
+        """
         await self._transport.aclose()
+
+    @property
+    def closed(self) -> bool:
+        """True once ``aclose`` began: no new call is accepted."""
+        return self._transport.lifecycle.closing
 
     # --- introspection ----------------------------------------------------------
 
@@ -257,13 +272,15 @@ class OnchainEarnClient:
 
     async def uid(self) -> str:
         """This key's OKX user id (from the credentials, or ``GET /api/v5/account/config``)."""
-        return await self._transport.uid()
+        with self._transport.lifecycle.call():
+            return await self._transport.uid()
 
     async def rate_limit_stats(self) -> dict[str, KeyStats]:
         """Pacing counters of this client's user id, by endpoint name.
 
         The counters are per user id, so they include every client sharing it.
         """
+        self._transport.lifecycle.check_open()
         limiter = self._transport.limiter()
         if limiter is None:
             return {}
@@ -272,7 +289,8 @@ class OnchainEarnClient:
 
     async def sync_clock(self) -> float:
         """Learns the offset to OKX's clock now (done by itself on a 50102)."""
-        return await self._transport.sync_clock()
+        with self._transport.lifecycle.call():
+            return await self._transport.sync_clock()
 
     # --- endpoints --------------------------------------------------------------
 
@@ -338,10 +356,18 @@ class OnchainEarnClient:
     ) -> OrderAck:
         """Redeems an order (``POST /api/v5/finance/staking-defi/redeem``).
 
+        The order's state is read first (one paced ``orders-active`` read): if the
+        outcome turns out unknown, only a move from that state the redeem causes
+        (earning to redeeming or completed) counts as done.
+
         Args:
             ord_id: The order to redeem.
             protocol_type: ``"defi"`` for On-chain earn.
             allow_early_redeem: Allow redeeming a fixed-term order early.
+
+        Raises:
+            OrderOutcomeUnknownError: The request may have executed and the order does
+                not show that it did. It was not re-sent.
         """
         body: dict[str, object] = {
             "ordId": _text("ord_id", ord_id, required=True),
@@ -351,7 +377,17 @@ class OnchainEarnClient:
         return await self._trade(REDEEM, body)
 
     async def cancel(self, *, ord_id: str, protocol_type: str = "defi") -> OrderAck:
-        """Cancels a purchase or redemption (``POST /api/v5/finance/staking-defi/cancel``)."""
+        """Cancels a purchase or redemption (``POST /api/v5/finance/staking-defi/cancel``).
+
+        The order's state is read first (one paced ``orders-active`` read): if the
+        outcome turns out unknown, only a move from that state the cancel causes
+        (pending or on chain to cancelling or completed; redeeming to earning) counts
+        as done.
+
+        Raises:
+            OrderOutcomeUnknownError: The request may have executed and the order does
+                not show that it did. It was not re-sent.
+        """
         body: dict[str, object] = {
             "ordId": _text("ord_id", ord_id, required=True),
             "protocolType": _text("protocol_type", protocol_type, required=True),
@@ -381,10 +417,13 @@ class OnchainEarnClient:
 
     @staticmethod
     def _ack(rows: list[OrderAck], name: str) -> OrderAck:
-        if not rows:
-            from .errors import OkxError
-
-            raise OkxError(f"{name}: OKX answered success without an order id")
+        if not rows or not rows[0].ord_id:
+            # Code "0" says OKX took the request: what it did is read back, not assumed.
+            raise OrderOutcomeUnknownError(
+                f"{name}: OKX answered success without an order id; the order may or may"
+                " not have been executed",
+                endpoint=name,
+            )
         return rows[0]
 
     async def get_active_orders(

@@ -9,6 +9,7 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
     │   └── ResponseDecodeError            an answer came back that cannot be read
     ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
     ├── PaginationError                    a history page made no progress past the cursor
+    ├── ClientClosedError                  the client was closed: no new calls
     ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
     └── OkxAPIError                        OKX answered with a code other than "0"
         ├── AuthenticationError            50100-50119 (key, timestamp, signature)
@@ -35,6 +36,7 @@ __all__ = [
     "AboveMaximumError",
     "AuthenticationError",
     "BelowMinimumError",
+    "ClientClosedError",
     "FinanceError",
     "InsufficientBalanceError",
     "InvalidRequestError",
@@ -67,10 +69,13 @@ class OkxTransportError(OkxError):
 
     Attributes:
         endpoint: Name of the endpoint called.
+        sent: False only when the request surely never left (the connection could not
+            be made, or the session was already closed): nothing can have executed.
     """
 
-    def __init__(self, message: str, *, endpoint: str = "") -> None:
+    def __init__(self, message: str, *, endpoint: str = "", sent: bool = True) -> None:
         super().__init__(message)
+        self.sent = sent
         self.endpoint = endpoint
 
 
@@ -151,6 +156,14 @@ class PaginationError(OkxError):
     def __init__(self, message: str, *, cursor: str | None) -> None:
         super().__init__(message)
         self.cursor = cursor
+
+class ClientClosedError(OkxError):
+    """The client is closed, or closing: the call was refused or cut short.
+
+    Raised by any call made once ``aclose()`` began (nothing is sent), and by reads
+    that were in flight when it began (their answer, if any, is dropped). Trades in
+    flight are not cut short: they finish or are reconciled before the session closes.
+    """
 
 
 class RateLimiterUnavailable(OkxError):

@@ -2,17 +2,38 @@
 
 Every purchase carries a tag (the caller's, or one generated here). When a trade's
 outcome is unknown — a read timeout, a connection lost after sending, a 5xx after
-sending, or OKX's own 50004 — the trade is never re-sent blindly. Instead the client
-reads the order back (paced like any other read) until it shows the trade or a
+sending, OKX's own 50004, a success answer without the order, or any other failure
+once the request may have left — the trade is never re-sent blindly. Instead the
+client reads the order back (paced like any other read) until it shows the trade or a
 deadline passes:
 
 * purchase: an active order (or history entry) carrying the tag;
-* redeem: the order in state redeeming, or gone into history;
-* cancel: the order in state cancelling, back to earning from redeeming, or gone.
+* redeem and cancel: the order's state now against its state when the trade was sent.
+  That state is read from the active orders just before sending (one paced
+  ``orders-active`` read per redeem or cancel): "earning" after a cancel means
+  success for a called-off redemption, but nothing at all for a purchase whose cancel
+  never ran. Only a move the trade causes counts:
 
-Found, the real ``OrderAck`` is returned. Not found, an
-``OrderOutcomeUnknownError`` carries the tag (or order id) and
-what was checked, so the caller can decide.
+  ======  =================  =============================================
+  trade   state before       took effect when the order is now
+  ======  =================  =============================================
+  cancel  pending, on chain  cancelling, or completed (in history)
+  cancel  redeeming          earning
+  redeem  earning            redeeming, or completed (in history)
+  ======  =================  =============================================
+
+  While the order still shows its state before (or is not found), the client keeps
+  looking. Any other move — a pending purchase now earning, a redemption now
+  completed — and any trade the order's state before cannot let take effect (a cancel
+  of an earning order, a redeem of a pending one, an order not active or unread)
+  end the look at once: the outcome is not reported as done.
+
+Found, the real ``OrderAck`` is returned. Not found, an ``OrderOutcomeUnknownError``
+carries the tag (or order id) and what was checked, so the caller can decide.
+
+Only OKX's own refusal (an error code answered below HTTP 500, other than 50004) and
+failures that surely came before sending (no connection could be opened, the shared
+limiter unreachable) end a trade as an error, meaning nothing executed.
 
 A journal callback, if given, is awaited with a ``TradeEvent`` before each trade
 is sent and after its outcome is known (including cancellation of the calling task),
@@ -31,7 +52,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from .errors import OkxError, OrderOutcomeUnknownError
+import aiohttp
+
+from ._lifecycle import Lifecycle
+from .errors import (
+    ClientClosedError,
+    OkxAPIError,
+    OkxError,
+    OkxTransportError,
+    OrderOutcomeUnknownError,
+    RateLimiterUnavailable,
+    RequestTimeoutError,
+)
 from .models import ActiveOrder, HistoryOrder, OrderAck, OrderState
 
 if TYPE_CHECKING:
@@ -47,6 +79,11 @@ _PREFIX = re.compile(r"[A-Za-z0-9]{0,6}")
 
 Phase = Literal["intent", "outcome"]
 Outcome = Literal["ok", "reconciled", "error", "unknown", "cancelled"]
+# What one look at an order says of a redeem or cancel: its effect is seen ("done"),
+# not yet ("wait"), or cannot be told from the order any more ("no").
+_Verdict = Literal["done", "wait", "no"]
+
+_S = OrderState
 
 
 def new_tag(prefix: str = "") -> str:
@@ -73,10 +110,14 @@ class TradeEvent:
         tag: The purchase tag (purchases only).
         ord_id: The order id, when known.
         outcome: For outcomes: ``ok``, ``reconciled`` (unknown at first, then found),
-            ``error`` (OKX refused: nothing executed), ``unknown`` (still unknown
-            after reconciling) or ``cancelled`` (the calling task was cancelled).
+            ``error`` (OKX refused it, or it never left: nothing executed),
+            ``unknown`` (it may have executed; still unknown after reconciling) or
+            ``cancelled`` (the calling task was cancelled; the outcome is unknown).
         error: The error's text, if any.
         at: Unix time of the event.
+        prior_state: Redeem and cancel: the order's state read just before sending,
+            what a later reconciliation compares with (``None``: the order was not
+            among the active orders, or the read failed).
     """
 
     trade_id: str
@@ -89,6 +130,7 @@ class TradeEvent:
     outcome: Outcome | None = None
     error: str | None = None
     at: float = field(default_factory=time.time)
+    prior_state: OrderState | None = None
 
 
 #: The journal callback: awaited with each event; an exception in it stops the trade
@@ -96,10 +138,124 @@ class TradeEvent:
 Journal = Callable[[TradeEvent], Awaitable[None]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Before:
+    """What a redeem or cancel found the order to be just before it was sent."""
+
+    state: OrderState | None  # None: not among the active orders, or unread
+    product_id: str | None
+    note: str
+
+
+def _label(state: OrderState | None) -> str:
+    if state is None:
+        return "not found"
+    if state is _S.COMPLETED:
+        return "completed (in history)"
+    return state.name.lower() if state.name != "UNKNOWN" else f"in state {state.value}"
+
+
+_States = tuple[OrderState | None, ...]
+
+
+def _moves(endpoint: str, before: OrderState | None) -> tuple[_States, _States] | None:
+    """From the order's state before a redeem or cancel: the states that show it took
+    effect, and those that may still change; ``None`` when it cannot act on that state.
+
+    ``OrderState.COMPLETED`` stands for an order found in history, ``None`` for one
+    found nowhere.
+    """
+    if endpoint == "cancel" and before in (_S.PENDING, _S.ONCHAIN):
+        # A cancelled purchase is cancelling until its funds are back, then completed.
+        return (_S.CANCELLING, _S.COMPLETED), (_S.PENDING, _S.ONCHAIN, None)
+    if endpoint == "cancel" and before is _S.REDEEMING:
+        # A called-off redemption earns again; completed means the redemption ran.
+        return (_S.EARNING,), (_S.REDEEMING, None)
+    if endpoint == "redeem" and before is _S.EARNING:
+        return (_S.REDEEMING, _S.COMPLETED), (_S.EARNING, None)
+    # OKX refuses the others (51722, 51724-51726), or the state before is not known.
+    return None
+
+
+def _effect(endpoint: str, before: OrderState | None, now: OrderState | None) -> _Verdict:
+    """Whether a redeem or cancel took effect, from the order's state before and now."""
+    moves = _moves(endpoint, before)
+    if moves is None:
+        return "no"
+    done, wait = moves
+    if now in done:
+        return "done"
+    return "wait" if now in wait else "no"
+
+
+def _no_effect(endpoint: str, ord_id: str, before: _Before, now: OrderState | None) -> str:
+    """Why a look at the order ended the reconciliation without seeing the trade."""
+    if before.state is None:
+        return (
+            f"outcome unknown: {before.note}, so its state now ({_label(now)}) cannot"
+            f" show whether the {endpoint} took effect"
+        )
+    if _moves(endpoint, before.state) is None:
+        return (
+            f"order {ord_id} was {_label(before.state)} before sending, a state the"
+            f" {endpoint} cannot act on (now {_label(now)}): it did not take effect as far"
+            " as the order shows"
+        )
+    return (
+        f"order {ord_id} went from {_label(before.state)} to {_label(now)}, a move the"
+        f" {endpoint} does not cause: it did not take effect as far as the order shows"
+    )
+
+
+def _nothing_executed(exc: BaseException) -> bool:
+    """True only when the trade surely did not execute: OKX refused it, or it never left.
+
+    Everything else that escapes a send (a 5xx, 50004, a broken connection, an
+    unreadable body, a bug, a closed session) may come after OKX acted.
+    """
+    if isinstance(exc, OrderOutcomeUnknownError):
+        return False
+    if isinstance(exc, OkxAPIError):
+        # An answer without an OKX code (code "") is not a refusal: it is no answer.
+        return bool(exc.code) and not isinstance(exc, RequestTimeoutError) and exc.status < 500
+    if isinstance(exc, RateLimiterUnavailable):
+        return True  # raised while waiting for a permit, before any request
+    never_left = aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+    if isinstance(exc, never_left):
+        return True
+    return isinstance(exc, OkxTransportError) and (
+        not exc.sent or isinstance(exc.__cause__, never_left)
+    )
+
+
+def _unknown(
+    endpoint: str, exc: BaseException, tag: str | None, ord_id: str | None
+) -> OrderOutcomeUnknownError:
+    unknown = OrderOutcomeUnknownError(
+        f"{endpoint}: {type(exc).__name__} once the request may have been sent ({exc});"
+        " the order may or may not have been executed",
+        endpoint=endpoint,
+        tag=tag,
+        ord_id=ord_id,
+    )
+    unknown.__cause__ = exc
+    return unknown
+
+
+def _cancelling() -> bool:
+    """True when the current task is being cancelled (not a stray CancelledError)."""
+    task = asyncio.current_task()
+    return task is None or task.cancelling() > 0
+
+
+def _ack_of(ord_id: str, tag: str | None) -> OrderAck:
+    return OrderAck(ord_id=ord_id, tag=tag or None)
+
+
 class TradeGuard:
     """Sends trades for one client with tags, reconciliation and the journal."""
 
-    __slots__ = ("_client", "_interval", "_journal", "_timeout")
+    __slots__ = ("_client", "_interval", "_journal", "_life", "_timeout")
 
     def __init__(
         self,
@@ -108,11 +264,13 @@ class TradeGuard:
         journal: Journal | None,
         reconcile_timeout: float,
         reconcile_interval: float,
+        lifecycle: Lifecycle,
     ) -> None:
         self._client = client
         self._journal = journal
         self._timeout = reconcile_timeout
         self._interval = reconcile_interval
+        self._life = lifecycle
 
     async def run(
         self,
@@ -124,9 +282,35 @@ class TradeGuard:
         ord_id: str | None = None,
         product_id: str | None = None,
     ) -> OrderAck:
-        """Journals, sends, and on an unknown outcome reconciles one trade."""
+        """Journals, sends, and on an unknown outcome reconciles one trade.
+
+        A redeem or cancel first reads the order's state (see the module docs).
+
+        Raises:
+            ClientClosedError: The client is closing: nothing was sent.
+            OrderOutcomeUnknownError: The trade may have executed and was not found.
+        """
+        with self._life.trade():
+            before = None if endpoint == "purchase" else await self._state_before(ord_id)
+            return await self._run(
+                endpoint, request, send, tag=tag, ord_id=ord_id, product_id=product_id,
+                before=before,
+            )
+
+    async def _run(
+        self,
+        endpoint: str,
+        request: dict[str, object],
+        send: Callable[[], Awaitable[OrderAck]],
+        *,
+        tag: str | None,
+        ord_id: str | None,
+        product_id: str | None,
+        before: _Before | None,
+    ) -> OrderAck:
         trade_id = secrets.token_hex(8)
         uid = self._client.credentials.uid
+        prior = None if before is None else before.state
 
         async def note(
             outcome: Outcome, *, oid: str | None = ord_id, err: str | None = None
@@ -134,7 +318,8 @@ class TradeGuard:
             if self._journal is None:
                 return
             event = TradeEvent(
-                trade_id, "outcome", endpoint, request, tag, oid, uid, outcome, err
+                trade_id, "outcome", endpoint, request, tag, oid, uid, outcome, err,
+                prior_state=prior,
             )
             try:
                 await self._journal(event)
@@ -142,30 +327,60 @@ class TradeGuard:
                 log.exception("journal callback failed for %s outcome", endpoint)
 
         if self._journal is not None:
-            await self._journal(TradeEvent(trade_id, "intent", endpoint, request, tag, ord_id, uid))
+            await self._journal(
+                TradeEvent(
+                    trade_id, "intent", endpoint, request, tag, ord_id, uid, prior_state=prior
+                )
+            )
         try:
             ack = await send()
-        except OrderOutcomeUnknownError as unknown:
+        except BaseException as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelling():
+                await note("cancelled", err="cancelled while sending; outcome unknown")
+                raise
+            if not isinstance(exc, Exception | asyncio.CancelledError):
+                raise  # KeyboardInterrupt, SystemExit: the intent stays open
+            if _nothing_executed(exc):
+                await note("error", err=str(exc))
+                raise
+            # From here the request may have reached OKX, whatever the error says.
+            first = (
+                exc
+                if isinstance(exc, OrderOutcomeUnknownError)
+                else _unknown(endpoint, exc, tag, ord_id)
+            )
             try:
                 ack = await self._reconcile(
-                    endpoint, unknown, tag=tag, ord_id=ord_id, product_id=product_id
+                    endpoint, first, tag=tag, ord_id=ord_id, product_id=product_id, before=before
                 )
             except OrderOutcomeUnknownError as still:
                 await note("unknown", err=str(still))
                 raise
             except asyncio.CancelledError:
-                await note("cancelled", err="cancelled while reconciling")
+                await note("cancelled", err="cancelled while reconciling; outcome unknown")
                 raise
             await note("reconciled", oid=ack.ord_id)
             return ack
-        except OkxError as exc:
-            await note("error", err=str(exc))
-            raise
-        except asyncio.CancelledError:
-            await note("cancelled", err="cancelled while sending; outcome unknown")
-            raise
         await note("ok", oid=ack.ord_id)
         return ack
+
+    async def _state_before(self, ord_id: str | None) -> _Before:
+        """The order's state before a redeem or cancel is sent."""
+        assert ord_id is not None
+        try:
+            orders = await self._client.get_active_orders()
+        except ClientClosedError:
+            raise
+        except OkxError as exc:
+            # The trade is sent anyway: this read only serves reconciliation, and
+            # without it an unknown outcome is reported as unknown, never guessed.
+            log.warning("cannot read order %s before the trade (%s); sending anyway", ord_id, exc)
+            return _Before(None, None, f"order {ord_id}: state before sending unread ({exc})")
+        for order in orders:
+            if order.ord_id == ord_id:
+                note = f"order {ord_id} was {_label(order.state)} before sending"
+                return _Before(order.state, order.product_id or None, note)
+        return _Before(None, None, f"order {ord_id} was not among the active orders before sending")
 
     async def _reconcile(
         self,
@@ -174,33 +389,59 @@ class TradeGuard:
         *,
         tag: str | None,
         ord_id: str | None,
-        product_id: str | None = None,
+        product_id: str | None,
+        before: _Before | None,
     ) -> OrderAck:
-        checked: list[str] = []
+        checked: list[str] = [] if before is None else [before.note]
         deadline = time.monotonic() + self._timeout
+        what = f"tag {tag!r}" if endpoint == "purchase" else f"order {ord_id!r}"
         log.warning("%s outcome unknown (%s); reconciling", endpoint, unknown)
+
+        def still_unknown(why: str) -> OrderOutcomeUnknownError:
+            error = OrderOutcomeUnknownError(
+                f"{endpoint}: {why}; it was not re-sent. First error: {unknown}",
+                endpoint=endpoint,
+                tag=tag,
+                ord_id=ord_id,
+                checked=tuple(checked),
+            )
+            error.__cause__ = unknown
+            return error
+
+        looks = 0
         while True:
+            looks += 1
+            found: OrderAck | None = None
+            stop: str | None = None  # why looking again cannot help
             try:
-                found = await self._check(
-                    endpoint, tag=tag, ord_id=ord_id, product_id=product_id, checked=checked
-                )
-            except OkxError as exc:
+                if endpoint == "purchase":
+                    assert tag is not None
+                    order = await self.find_by_tag(tag, product_id=product_id, checked=checked)
+                    if order is not None:
+                        found = _ack_of(order.ord_id, tag)
+                else:
+                    assert ord_id is not None
+                    assert before is not None
+                    found, verdict, now = await self._check_order(
+                        endpoint, ord_id, before, checked
+                    )
+                    if verdict == "no":
+                        stop = _no_effect(endpoint, ord_id, before, now)
+            except ClientClosedError as exc:
                 checked.append(f"check failed: {exc}")
-                found = None
+                raise still_unknown(f"outcome unknown: the client closed while checking {what}")
+            except Exception as exc:  # any failed look leaves the outcome unknown, not worse
+                checked.append(f"check failed: {type(exc).__name__}: {exc}")
             if found is not None:
                 log.info("%s reconciled: order %s", endpoint, found.ord_id)
                 return found
+            if stop is not None:
+                raise still_unknown(stop)
             if time.monotonic() + self._interval > deadline:
-                what = f"tag {tag!r}" if tag else f"order {ord_id!r}"
-                raise OrderOutcomeUnknownError(
-                    f"{endpoint}: outcome still unknown after checking {what} for"
-                    f" {self._timeout:g} s ({len(checked)} checks); it was not re-sent."
-                    f" First error: {unknown}",
-                    endpoint=endpoint,
-                    tag=tag,
-                    ord_id=ord_id,
-                    checked=tuple(checked),
-                ) from unknown
+                raise still_unknown(
+                    f"outcome still unknown after checking {what} for {self._timeout:g} s"
+                    f" ({looks} checks)"
+                )
             await asyncio.sleep(self._interval)
 
     async def find_by_tag(
@@ -220,46 +461,36 @@ class TradeGuard:
                 return done
         return None
 
-    async def _check(
-        self,
-        endpoint: str,
-        *,
-        tag: str | None,
-        ord_id: str | None,
-        product_id: str | None,
-        checked: list[str],
-    ) -> OrderAck | None:
-        if endpoint == "purchase":
-            assert tag is not None
-            found = await self.find_by_tag(tag, product_id=product_id, checked=checked)
-            return None if found is None else OrderAck(ord_id=found.ord_id, tag=tag)
-        assert ord_id is not None
-        order = await self._find(ord_id, checked)
+    async def _check_order(
+        self, endpoint: str, ord_id: str, before: _Before, checked: list[str]
+    ) -> tuple[OrderAck | None, _Verdict, OrderState | None]:
+        """One look at the order: the ack if the trade shows, the verdict, the state."""
+        order = await self._find(ord_id, before.product_id)
+        now: OrderState | None
         if order is None:
-            return None
-        state = order.state
-        if isinstance(order, HistoryOrder):
-            took_effect = True  # completed: redeemed or cancelled
-        elif endpoint == "redeem":
-            took_effect = state is OrderState.REDEEMING
+            now = None
+        elif isinstance(order, HistoryOrder):
+            now = _S.COMPLETED
         else:
-            # A cancelled purchase shows as cancelling; a called-off redemption as
-            # earning again (an order that was earning all along cannot be cancelled,
-            # so earning is the state the caller asked for either way).
-            took_effect = state in (OrderState.CANCELLING, OrderState.EARNING)
-        seen = "seen" if took_effect else "not seen"
-        checked.append(f"order {ord_id} state {state.value if state else None}: effect {seen}")
-        return OrderAck(ord_id=ord_id, tag=order.tag) if took_effect else None
+            now = order.state
+        verdict = _effect(endpoint, before.state, now)
+        seen = {"done": "effect seen", "wait": "effect not seen yet"}.get(
+            verdict, "not a move this trade causes"
+        )
+        checked.append(f"order {ord_id} {_label(now)} now: {seen}")
+        if verdict == "done" and order is not None:
+            return _ack_of(ord_id, order.tag), verdict, now
+        return None, verdict, now
 
     async def _find(
-        self, ord_id: str, checked: list[str]
+        self, ord_id: str, product_id: str | None
     ) -> ActiveOrder | HistoryOrder | None:
-        for order in await self._client.get_active_orders():
+        # The product seen before sending narrows both reads (history is searched on
+        # its newest page only).
+        for order in await self._client.get_active_orders(product_id=product_id):
             if order.ord_id == ord_id:
                 return order
-        for done in await self._client.get_order_history(limit=100):
+        for done in await self._client.get_order_history(product_id=product_id, limit=100):
             if done.ord_id == ord_id:
                 return done
-        checked.append(f"order {ord_id} not found in active orders or newest history")
         return None
-

@@ -167,9 +167,12 @@ async def test_generated_tags_are_unique_and_prefixed(mocked: RecordingResponses
 async def test_redeem_and_cancel_shape(mocked: RecordingResponses, client: OnchainEarnClient, creds: Credentials) -> None:
     mocked.post(f"{EARN}/redeem", payload=ACK)
     mocked.post(f"{EARN}/cancel", payload=ACK)
+    mocked.get(f"{EARN}/orders-active", payload={"code": "0", "data": []}, repeat=True)
     await client.redeem(ord_id="754147", protocol_type="defi", allow_early_redeem=True)
     await client.cancel(ord_id="754147", protocol_type="defi")
-    (redeem, cancel) = sent(mocked)
+    # Each is preceded by a read of the order's state, for reconciliation.
+    (read1, redeem, read2, cancel) = sent(mocked)
+    assert read1[1].path == read2[1].path == "/api/v5/finance/staking-defi/orders-active"
     assert redeem[2]["data"] == b'{"ordId":"754147","protocolType":"defi","allowEarlyRedeem":true}'
     assert cancel[2]["data"] == b'{"ordId":"754147","protocolType":"defi"}'
     for method, url, kw in (redeem, cancel):
@@ -348,10 +351,12 @@ async def test_trade_retried_when_connect_refused(mocked: RecordingResponses, cl
         aiohttp.client_reqrep.ConnectionKey("www.okx.com", 443, True, None, None, None, None),
         OSError(111, "Connection refused"),
     )
+    mocked.get(f"{EARN}/orders-active", payload={"code": "0", "data": []})
     mocked.post(f"{EARN}/cancel", exception=refused)
     mocked.post(f"{EARN}/cancel", payload=ACK)
     ack = await client.cancel(ord_id="754147")
-    assert ack.ord_id == "754147" and len(sent(mocked)) == 2
+    assert ack.ord_id == "754147"
+    assert [m for m, _, _ in sent(mocked)] == ["GET", "POST", "POST"]  # state read, then 2 sends
 
 
 async def test_clock_resync_on_50102(mocked: RecordingResponses, creds: Credentials) -> None:
@@ -413,6 +418,7 @@ async def test_uid_looked_up_once_and_used_as_limiter_key(mocked: RecordingRespo
     limiter = RecordingLimiter()
     mocked.get(f"{BASE}/api/v5/account/config", payload={"code": "0", "data": [{"uid": "9001", "mainUid": "1"}]})
     mocked.get(f"{EARN}/offers", payload=doc_example("offers"), repeat=True)
+    mocked.get(f"{EARN}/orders-active", payload={"code": "0", "data": []})
     mocked.post(f"{EARN}/redeem", status=429, payload={"code": "50011", "msg": "Too Many Requests"})
     mocked.post(f"{EARN}/redeem", payload=ACK)
     async with OnchainEarnClient(creds, limiter=limiter, backoff=0) as c:
@@ -420,7 +426,9 @@ async def test_uid_looked_up_once_and_used_as_limiter_key(mocked: RecordingRespo
         await c.redeem(ord_id="1")
         assert await c.uid() == "9001"
     assert limiter.acquired[0] == ("key:key-with", "account_config")
-    assert limiter.acquired[1:] == [("9001", "offers")] * 2 + [("9001", "redeem")] * 2
+    assert limiter.acquired[1:] == (
+        [("9001", "offers")] * 2 + [("9001", "orders_active")] + [("9001", "redeem")] * 2
+    )
     assert limiter.released == len(limiter.acquired)
     assert limiter.penalized == [("9001", "redeem")]
     config_calls = [u for _, u, _ in sent(mocked) if u.path == "/api/v5/account/config"]
