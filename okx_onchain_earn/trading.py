@@ -50,6 +50,7 @@ import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
 
 import aiohttp
@@ -74,6 +75,7 @@ __all__ = ["Journal", "TradeEvent", "new_tag"]
 log = logging.getLogger("okx_onchain_earn")
 
 _ALPHABET = string.ascii_letters + string.digits
+_TAG_REUSE_MARGIN = 60.0  # seconds: see _reconcile
 _TAG_RANDOM = 10  # 62**10 ≈ 8e17 tags: collisions are not a practical concern
 _PREFIX = re.compile(r"[A-Za-z0-9]{0,6}")
 
@@ -332,6 +334,12 @@ class TradeGuard:
                     trade_id, "intent", endpoint, request, tag, ord_id, uid, prior_state=prior
                 )
             )
+        # A purchase found by its tag must not predate the send: a reused tag would
+        # otherwise pass an old order off as this one. The margin covers the local
+        # clock's error against OKX's (OKX refuses requests over 30 s off).
+        not_before = datetime.fromtimestamp(
+            time.time() + self._client.clock_offset - _TAG_REUSE_MARGIN, UTC
+        )
         try:
             ack = await send()
         except BaseException as exc:
@@ -351,7 +359,13 @@ class TradeGuard:
             )
             try:
                 ack = await self._reconcile(
-                    endpoint, first, tag=tag, ord_id=ord_id, product_id=product_id, before=before
+                    endpoint,
+                    first,
+                    tag=tag,
+                    ord_id=ord_id,
+                    product_id=product_id,
+                    before=before,
+                    not_before=not_before,
                 )
             except OrderOutcomeUnknownError as still:
                 await note("unknown", err=str(still))
@@ -391,6 +405,7 @@ class TradeGuard:
         ord_id: str | None,
         product_id: str | None,
         before: _Before | None,
+        not_before: datetime,
     ) -> OrderAck:
         checked: list[str] = [] if before is None else [before.note]
         deadline = time.monotonic() + self._timeout
@@ -416,7 +431,9 @@ class TradeGuard:
             try:
                 if endpoint == "purchase":
                     assert tag is not None
-                    order = await self.find_by_tag(tag, product_id=product_id, checked=checked)
+                    order = await self.find_by_tag(
+                        tag, product_id=product_id, checked=checked, not_before=not_before
+                    )
                     if order is not None:
                         found = _ack_of(order.ord_id, tag)
                 else:
@@ -445,19 +462,38 @@ class TradeGuard:
             await asyncio.sleep(self._interval)
 
     async def find_by_tag(
-        self, tag: str, *, product_id: str | None = None, checked: list[str] | None = None
+        self,
+        tag: str,
+        *,
+        product_id: str | None = None,
+        checked: list[str] | None = None,
+        not_before: datetime | None = None,
     ) -> ActiveOrder | HistoryOrder | None:
-        """The active order, or newest-page history entry, carrying ``tag``."""
+        """The active order, or newest-page history entry, carrying ``tag``.
+
+        With ``not_before``, an order purchased earlier does not count: it is an older
+        order that happens to carry the same tag, not the one being looked for.
+        """
         notes = checked if checked is not None else []
+
+        def match(order: ActiveOrder | HistoryOrder) -> bool:
+            if order.tag != tag:
+                return False
+            t = order.purchased_time
+            if not_before is not None and t is not None and t < not_before:
+                notes.append(f"order {order.ord_id} has tag {tag} but predates this purchase")
+                return False
+            return True
+
         active = await self._client.get_active_orders(product_id=product_id)
         notes.append(f"orders-active: {len(active)} orders, looking for tag {tag}")
         for order in active:
-            if order.tag == tag:
+            if match(order):
                 return order
         history = await self._client.get_order_history(product_id=product_id, limit=100)
         notes.append(f"orders-history newest page: {len(history)} orders")
         for done in history:
-            if done.tag == tag:
+            if match(done):
                 return done
         return None
 

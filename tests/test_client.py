@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -338,6 +339,7 @@ async def test_unknown_purchase_reconciled_by_tag(mocked: RecordingResponses, cl
     mocked.post(f"{EARN}/purchase", payload={"code": "50004", "msg": "Endpoint request timeout"})
     active = doc_example("orders_active")
     active["data"][1]["tag"] = "mytag42"
+    active["data"][1]["purchasedTime"] = str(int(time.time() * 1000))  # a fresh order
     mocked.get(re.compile(r".*/orders-active.*"), payload=active)
     ack = await client.purchase(
         product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(1))], tag="mytag42"

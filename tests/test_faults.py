@@ -4,6 +4,7 @@ typed, and a trade whose answer cannot be read is reconciled, never guessed."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -441,6 +442,7 @@ async def test_unreadable_purchase_answer_is_reconciled_not_resent(
     mocked.post(f"{EARN}/purchase", payload=ACK)  # must never be reached
     active = doc_example("orders_active")
     active["data"][1]["tag"] = "t1"
+    active["data"][1]["purchasedTime"] = str(int(time.time() * 1000))  # a fresh order
     mocked.get(re.compile(r".*/orders-active.*"), payload=active)
     ack = await client.purchase(product_id="4005", invest_data=USDT, tag="t1")
     assert (ack.ord_id, ack.tag) == ("2213257", "t1")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -53,13 +54,21 @@ EARN = "https://www.okx.com/api/v5/finance/staking-defi"
 
 
 def active_row(state: OrderState, *, ord_id: str = ORD_ID, tag: str = "") -> ActiveOrder:
-    row = dict(doc_example("orders_active")["data"][0], ordId=ord_id, state=state.value, tag=tag)
+    row = dict(
+        doc_example("orders_active")["data"][0],
+        ordId=ord_id, state=state.value, tag=tag, purchasedTime=now_ms(),
+    )
     return decode_page(envelope(row), ActiveOrder)[0]
 
 
 def history_row(*, ord_id: str = ORD_ID, tag: str = "") -> HistoryOrder:
-    row = dict(doc_example("orders_history")["data"][0], ordId=ord_id, tag=tag)
+    row = dict(doc_example("orders_history")["data"][0], ordId=ord_id, tag=tag, purchasedTime=now_ms())
     return decode_page(envelope(row), HistoryOrder)[0]
+
+
+def now_ms() -> str:
+    """Purchase time of the orders these tests make: now, as a fresh purchase's is."""
+    return str(int(time.time() * 1000))
 
 
 def envelope(row: dict[str, object]) -> bytes:
@@ -79,6 +88,7 @@ class FakeOrders:
         self.active_reads = 0
         self.history_reads = 0
         self.credentials = Credentials("k", "s", "p", uid="1")
+        self.clock_offset = 0.0
         self._showing: View = MISSING
 
     async def get_active_orders(self, *, product_id: str | None = None) -> list[ActiveOrder]:
@@ -323,6 +333,7 @@ async def test_success_without_order_is_reconciled_by_tag(
     active = doc_example("orders_active")
     if made:
         active["data"][1]["tag"] = "tg4"
+        active["data"][1]["purchasedTime"] = now_ms()
     mocked.get(re.compile(r".*/orders-active.*"), payload=active, repeat=True)
     mocked.get(re.compile(r".*/orders-history.*"), payload=EMPTY_ACK, repeat=True)
     events: list[TradeEvent] = []
@@ -447,3 +458,26 @@ async def test_cancelled_close_still_closes_the_session() -> None:
     release.set()
     with pytest.raises(ClientClosedError, match="closed during the trade"):
         await trading
+
+
+@pytest.mark.parametrize("age_s", [0, 3600])
+async def test_a_reused_tag_does_not_pass_an_older_order_off_as_this_purchase(age_s: int) -> None:
+    # The purchase's answer is lost; an order with the same tag exists. Only one made
+    # around the send counts: an hour-old one is an earlier purchase that reused the tag.
+    orders = FakeOrders(S.EARNING, tag="dup1")
+    ms = int((time.time() - age_s) * 1000)
+    row = dict(doc_example("orders_active")["data"][0], ordId="5", tag="dup1", purchasedTime=str(ms))
+    old_or_new = decode_page(envelope(row), ActiveOrder)[0]
+
+    async def active(*, product_id: str | None = None) -> list[ActiveOrder]:
+        return [old_or_new]
+
+    orders.get_active_orders = active  # type: ignore[method-assign]
+    g = guard(orders, timeout=0)
+    run = g.run("purchase", {"tag": "dup1"}, lost("purchase"), tag="dup1")
+    if age_s == 0:
+        assert (await run).ord_id == "5"
+    else:
+        with pytest.raises(OrderOutcomeUnknownError) as info:
+            await run
+        assert any("predates this purchase" in c for c in info.value.checked)
