@@ -474,7 +474,8 @@ def _fit(
     columns: list[Column], widths: dict[str, int], empty: set[str], width: int | None
 ) -> tuple[list[Column], list[Column]] | None:
     """The columns that fit in ``width``, and those left out; ``None`` if even the
-    columns that must stay do not fit."""
+    columns that must stay do not fit, or if most would be left out (the items are
+    then clearer as blocks of lines)."""
     shown = list(columns)
     hidden: list[Column] = []
 
@@ -489,6 +490,8 @@ def _fit(
         drop = max(droppable, key=lambda c: (c.key in empty, c.keep, shown.index(c)))
         shown.remove(drop)
         hidden.append(drop)
+    if len(hidden) - len(empty & {c.key for c in hidden}) > len(columns) // 2:
+        return None
     return shown, hidden
 
 
@@ -530,7 +533,7 @@ def render_table(
         pad_edge=False,
         caption=(
             f"not shown at {width} columns: {', '.join(c.label for c in hidden)}"
-            " (widen the terminal, or use --format csv or json)"
+            " (--format csv or json has every column)"
             if hidden
             else None
         ),
