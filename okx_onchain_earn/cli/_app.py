@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -548,7 +549,7 @@ def purchase(
 
     _execute(
         common,
-        ACK,
+        replace(ACK, title="Purchase sent"),
         call,
         tag=tag,
         in_flight="the purchase may or may not have been executed; check"
@@ -576,7 +577,7 @@ def redeem(ord_id: str, allow_early: bool, protocol_type: str, **common: Any) ->
 
     _execute(
         common,
-        ACK,
+        replace(ACK, title="Redemption sent"),
         call,
         in_flight=f"the redemption may or may not have been sent; check order {ord_id}'s"
         " state with `okx-earn active` before retrying.",
@@ -600,7 +601,7 @@ def cancel(ord_id: str, protocol_type: str, **common: Any) -> None:
 
     _execute(
         common,
-        ACK,
+        replace(ACK, title="Cancellation sent"),
         call,
         in_flight=f"the cancellation may or may not have been sent; check order {ord_id}'s"
         " state with `okx-earn active` before retrying.",

@@ -5,8 +5,8 @@ Amounts are per-currency lists (``Amounts``) and stay ``Decimal`` until written.
 
 * ``table`` (for people): one row per item, each amount on its own line with its
   currency. Ids and amounts are never folded: when the terminal is too narrow the
-  least useful columns are left out (the table's caption names them), and below that
-  each item is shown as a block of ``name value`` lines.
+  least useful columns are left out (the table's caption names them), and when most
+  of them would be, each item is shown as a block of ``name value`` lines instead.
 * ``csv``, ``json`` and ``jsonl`` (for programs) carry the same *records*: one per
   (item, currency), with the currency in the ``ccy`` column and every amount in that
   currency, so numbers are plain numbers (``json``: JSON numbers with OKX's exact
@@ -20,7 +20,8 @@ flushed as they are written, so an interrupted listing keeps what it had.
 from __future__ import annotations
 
 import csv
-import sys
+import os
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ __all__ = [
     "open_writer",
     "records",
     "render",
+    "render_table",
+    "terminal_width",
 ]
 
 #: Amounts in several currencies, in OKX's order: ``(("USDT", Decimal("1.2")), …)``.
@@ -573,21 +576,17 @@ def _console(out: IO[str], width: int | None) -> Console:
     return Console(file=out, width=width or 10_000, soft_wrap=False, highlight=False)
 
 
-def terminal_width(out: IO[str] | None = None) -> int | None:
+def terminal_width(out: IO[str]) -> int | None:
     """The width to fit tables in: the terminal's, or ``COLUMNS`` when set.
 
     ``None`` (no limit) when writing to a pipe or file and ``COLUMNS`` is not set:
     nobody resizes a pipe.
     """
-    import os
-    import shutil
-
-    stream = out if out is not None else sys.stdout
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
         return int(columns)
     try:
-        tty = stream.isatty()
+        tty = out.isatty()
     except (AttributeError, ValueError):
         tty = False
     return shutil.get_terminal_size().columns if tty else None
