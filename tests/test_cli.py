@@ -42,13 +42,7 @@ from okx_onchain_earn.cli._config import (
     write_profiles,
 )
 from okx_onchain_earn.cli._errors import ExitCode, describe_failure
-from okx_onchain_earn.cli._output import (
-    ACTIVE_COLUMNS,
-    HISTORY_COLUMNS,
-    OFFER_COLUMNS,
-    Row,
-    render,
-)
+from okx_onchain_earn.cli._output import ACTIVE, HISTORY, OFFERS, Column, Item, Listing, render
 from okx_onchain_earn.profiles import read_profiles
 from okx_onchain_earn.simulator import Simulator, run_simulator
 
@@ -158,18 +152,18 @@ def test_offers_table(runner: CliRunner, profiles: Path) -> None:
     assert "17.67%" in result.stdout  # APY 0.1767 shown as a percentage
 
 
-def test_offers_json_keeps_exact_decimals(runner: CliRunner, profiles: Path) -> None:
+def test_offers_json_carries_exact_numbers(runner: CliRunner, profiles: Path) -> None:
     result = run(runner, "offers", "--config", str(profiles), "-p", "sub001", "-f", "json")
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
+    rows = json.loads(result.stdout, parse_float=Decimal)
     by_id = {r["product_id"]: r for r in rows}
-    assert by_id["101"]["apy"] == "0.1767"
-    assert by_id["2001"]["min_amt"] == "0.01"
-    assert isinstance(by_id["101"]["bal"], str)
-    Decimal(by_id["101"]["bal"])
+    assert by_id["101"]["apy"] == Decimal("0.1767")
+    assert by_id["2001"]["min_amt"] == Decimal("0.01")
+    assert isinstance(by_id["101"]["bal"], Decimal)
+    assert by_id["1234"]["term"] == 30
     assert by_id["777"]["state"] == "sold_out"
     assert by_id["1235"]["early_redeem"] is True
-    assert set(rows[0]) == set(OFFER_COLUMNS)
+    assert tuple(rows[0]) == OFFERS.keys
 
 
 def test_offers_filter_and_csv(runner: CliRunner, profiles: Path) -> None:
@@ -178,7 +172,7 @@ def test_offers_filter_and_csv(runner: CliRunner, profiles: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
     assert [r["product_id"] for r in rows] == ["4005"]
-    assert rows[0]["earning_ccys"] == "USDT,COMP"
+    assert rows[0]["earning_ccys"] == "USDT COMP"
     assert rows[0]["apy"] == "0.0323"
 
 
@@ -187,7 +181,7 @@ def test_active_csv(runner: CliRunner, profiles: Path) -> None:
     assert result.exit_code == 0, result.output
     reader = csv.DictReader(io.StringIO(result.stdout))
     rows = list(reader)
-    assert tuple(reader.fieldnames or ()) == ACTIVE_COLUMNS
+    assert tuple(reader.fieldnames or ()) == ACTIVE.keys
     assert rows
     assert all(r["state"] for r in rows)
 
@@ -196,22 +190,21 @@ def test_empty_csv_still_has_a_header(runner: CliRunner, profiles: Path) -> None
     result = run(runner, "active", "--config", str(profiles), "-p", "main", "-f", "csv",
                  "--ccy", "NOPE")  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == ",".join(ACTIVE_COLUMNS)
+    assert result.stdout.strip() == ",".join(ACTIVE.keys)
 
 
 def test_history_limit_json(runner: CliRunner, profiles: Path) -> None:
     result = run(runner, "history", "--config", str(profiles), "-p", "main", "--limit", "5",
                  "-f", "json")  # fmt: skip
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)
-    assert len(rows) == 5
+    rows = json.loads(result.stdout, parse_float=Decimal)
+    assert len({r["ord_id"] for r in rows}) == 5
     ids = [int(r["ord_id"]) for r in rows]
     assert ids == sorted(ids, reverse=True)
     first = rows[0]
-    assert set(first) == set(HISTORY_COLUMNS)
+    assert tuple(first) == HISTORY.keys
     assert first["purchased_time"].endswith("Z")
-    for amount in first["realized_earnings"].values():
-        Decimal(amount)
+    assert isinstance(first["realized_earnings"], Decimal)
 
 
 def test_history_all_pages_everything(runner: CliRunner, profiles: Path) -> None:
@@ -219,8 +212,9 @@ def test_history_all_pages_everything(runner: CliRunner, profiles: Path) -> None
                  "-f", "csv")  # fmt: skip
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(result.stdout)))
-    assert len(rows) >= HISTORY_ORDERS
-    assert len({r["ord_id"] for r in rows}) == len(rows)
+    # One record per (order, currency): each pair once, every order there.
+    assert len({(r["ord_id"], r["ccy"]) for r in rows}) == len(rows)
+    assert len({r["ord_id"] for r in rows}) >= HISTORY_ORDERS
 
 
 def test_history_until_bounds_purchase_time(runner: CliRunner, profiles: Path) -> None:
@@ -257,8 +251,10 @@ def test_purchase_then_cancel(runner: CliRunner, profiles: Path) -> None:
 
     result = run(runner, "active", *common, "--state", "pending")
     assert result.exit_code == 0, result.output
-    pending = json.loads(result.stdout)
-    assert [o["amt"] for o in pending if o["tag"] == "clitest1"] == [{"DOT": "2.5"}]
+    pending = json.loads(result.stdout, parse_float=Decimal)
+    assert [(o["ccy"], o["amt"]) for o in pending if o["tag"] == "clitest1"] == [
+        ("DOT", Decimal("2.5"))
+    ]
 
     result = run(runner, "cancel", *common, "--ord-id", ack["ord_id"])
     assert result.exit_code == 0, result.output
@@ -527,30 +523,43 @@ def test_malformed_credentials_in_the_environment_are_a_config_error() -> None:
 
 
 def test_render_csv_and_json_are_exact() -> None:
-    rows: list[Row] = [
+    listing = Listing(
+        "Things",
+        "things",
+        (
+            Column("id", "id", "id"),
+            Column("ccy", "ccy", "id"),
+            Column("amt", "amount", "amounts"),
+            Column("when", "when", "time"),
+            Column("flag", "flag", "bool"),
+            Column("none", "none", "text"),
+        ),
+    )
+    items: list[Item] = [
         {
-            "amt": {"USDT": Decimal("1E-8"), "COMP": Decimal("12345678901234567890.123")},
+            "id": "7",
+            "ccy": "USDT",
+            "amt": (("USDT", Decimal("1E-8")), ("COMP", Decimal("12345678901234567890.123"))),
             "when": datetime(2024, 5, 1, 12, 0, 0, 123000, tzinfo=UTC),
             "flag": True,
             "none": None,
         }
     ]
     out = io.StringIO()
-    render(rows, "json", out)
-    doc = json.loads(out.getvalue())
+    render(items, listing, "json", out)
+    assert out.getvalue().startswith('[\n  {"id":"7","ccy":"USDT","amt":0.00000001,')
+    doc = json.loads(out.getvalue(), parse_float=Decimal)
+    common = {"id": "7", "when": "2024-05-01T12:00:00.123Z", "flag": True, "none": None}
     assert doc == [
-        {
-            "amt": {"USDT": "0.00000001", "COMP": "12345678901234567890.123"},
-            "when": "2024-05-01T12:00:00.123Z",
-            "flag": True,
-            "none": None,
-        }
+        {**common, "ccy": "USDT", "amt": Decimal("0.00000001")},
+        {**common, "ccy": "COMP", "amt": Decimal("12345678901234567890.123")},
     ]
     out = io.StringIO()
-    render(rows, "csv", out)
+    render(items, listing, "csv", out)
     assert out.getvalue().splitlines() == [
-        "amt,when,flag,none",
-        "0.00000001 USDT; 12345678901234567890.123 COMP,2024-05-01T12:00:00.123Z,true,",
+        "id,ccy,amt,when,flag,none",
+        "7,USDT,0.00000001,2024-05-01T12:00:00.123Z,true,",
+        "7,COMP,12345678901234567890.123,2024-05-01T12:00:00.123Z,true,",
     ]
 
 

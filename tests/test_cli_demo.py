@@ -2,26 +2,37 @@
 
 from __future__ import annotations
 
+import io
 import json
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 from click.testing import CliRunner
 
-from okx_onchain_earn.cli import DemoProgress, run_demo
+from okx_onchain_earn.cli import DemoProgress, DemoReport, run_demo
 from okx_onchain_earn.cli._app import cli
-from okx_onchain_earn.cli._demo import _peak, _sustained_rate
+from okx_onchain_earn.cli._demo import (
+    EXPECTED_ERRORS,
+    DemoError,
+    _peak,
+    _sustained_rate,
+    _Tally,
+)
+from okx_onchain_earn.cli._view import amount_text, print_report, report_json
 from okx_onchain_earn.endpoints import ORDERS_HISTORY
+from okx_onchain_earn.errors import BelowMinimumError, RedemptionError
 
 
 async def test_run_demo_pages_trades_and_is_never_refused() -> None:
     seen: list[DemoProgress] = []
-    report = await run_demo(accounts=5, seconds=3, on_progress=seen.append)
+    # 600 orders are 6 pages at 3 a second: paged well within the day.
+    report = await run_demo(accounts=5, seconds=3, history_orders=600, on_progress=seen.append)
 
     assert report.ok
     assert report.rate_limited == 0
     assert report.sim_refused == 0
-    assert report.orders_paged >= 5 * 1000  # the simulator's default history
+    assert report.orders_paged >= 5 * 600
     assert report.backfilled == 5
     assert report.purchases > 0
     assert report.requests == report.sim_accepted
@@ -76,8 +87,9 @@ def test_demo_command_json_and_progress_lines() -> None:
     assert doc["rate_limited"] == 0
     assert doc["sim_refused"] == 0
     assert doc["orders_paged"] >= 200
+    doc = json.loads(result.stdout, parse_float=Decimal)
     for amount in doc["earnings"].values():
-        Decimal(amount)  # exact decimal strings
+        assert isinstance(amount, Decimal)  # JSON numbers with the exact digits
     assert set(doc["rate_per_uid"]) >= {"orders_history", "purchase"}
     # Not a terminal: plain progress lines on stderr instead of a live panel.
     assert "requests" in result.stderr
@@ -93,3 +105,84 @@ def test_sustained_rate_counts_whole_windows() -> None:
     assert _peak(answers, 1.0) == 3
     assert _peak([0.0, 0.2, 0.4, 0.6], 1.0) == 4
     assert _peak([], 1.0) == 0
+
+
+async def test_run_demo_sends_nothing_after_its_budget() -> None:
+    # Trades waiting for their rate-limit slot at the end of the day used to go out
+    # after it (a 20 s day took 21 s): such a request is now not sent at all.
+    report = await run_demo(accounts=3, seconds=2, history_orders=100)
+    assert 0 < report.last_request_at <= report.seconds
+    assert not report.cut_short
+    assert report.started_at is not None and report.started_at.tzinfo is UTC
+
+
+def test_errors_are_named_with_their_message_and_whether_expected() -> None:
+    tally = _Tally()
+    moved_on = "This order cannot be cancelled in its current state"
+    for _ in range(3):
+        tally.error(RedemptionError("51725", moved_on, endpoint="cancel"))
+    tally.error(BelowMinimumError("51727", "The minimum purchase amount is 2",
+                                  endpoint="purchase"))  # fmt: skip
+    cancel, below = tally.errors(tally.finance_errors)
+    why = EXPECTED_ERRORS[("cancel", "51725")]
+    assert cancel == DemoError("cancel", "51725", "RedemptionError", moved_on, 3, True, why)
+    assert (below.name, below.count, below.expected, below.why) == (
+        "BelowMinimumError",
+        1,
+        False,
+        "",
+    )
+
+
+def _report() -> DemoReport:
+    return DemoReport(
+        accounts=2,
+        seconds=5,
+        seed=0,
+        started_at=datetime(2025, 3, 4, 5, 6, 7, tzinfo=UTC),
+        elapsed=4.9,
+        last_request_at=4.8,
+        finance_errors=[
+            DemoError(
+                "cancel",
+                "51725",
+                "RedemptionError",
+                "This order cannot be cancelled",
+                4,
+                True,
+                "the order moved on",
+            ),
+            DemoError("purchase", "51727", "BelowMinimumError", "The minimum is 2", 1, False, ""),
+        ],
+        invested={"USDT": Decimal("3454644.19"), "DOT": Decimal("170175.45")},
+        earnings={"USDT": Decimal("3046.14799435"), "ZIL": Decimal("943603.69934166")},
+    )
+
+
+def test_summary_names_errors_formats_amounts_and_says_utc() -> None:
+    out = io.StringIO()
+    print_report(_report(), out)
+    text = out.getvalue()
+    for shown in ("cancel", "51725", "RedemptionError", "This order cannot be cancelled",
+                  "expected: the order moved on", "BelowMinimumError", "not expected"):  # fmt: skip
+        assert shown in text, shown
+    assert "started 2025-03-04 05:06:07 UTC" in text
+    assert "4.9 s of a 5 s budget" in text
+    # Thousands separators and the currency's places, in every amount.
+    for amount in ("3,454,644.19", "3,046.15", "170,175.45000000", "943,603.69934166"):
+        assert amount in text, amount
+    assert "3454644" not in text
+
+
+def test_amount_text_is_one_format() -> None:
+    assert amount_text(Decimal("1234567.891"), "usdt") == "1,234,567.89"
+    assert amount_text(Decimal("0.5"), "DOT") == "0.50000000"
+    assert amount_text(Decimal("1E-9"), "ETH") == "0.00000000"
+
+
+def test_report_json_carries_numbers_and_utc_times() -> None:
+    doc = json.loads(report_json(_report()), parse_float=Decimal)
+    assert doc["invested"]["USDT"] == Decimal("3454644.19")
+    assert doc["started_at"] == "2025-03-04T05:06:07.000Z"
+    assert doc["finance_errors"][0]["expected"] is True
+    assert doc["finance_errors"][1]["message"] == "The minimum is 2"

@@ -13,9 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._demo import DemoProgress, DemoReport, RateSummary, run_demo
+    from ._demo import DemoError, DemoProgress, DemoReport, RateSummary, run_demo
 
-__all__ = ["DemoProgress", "DemoReport", "RateSummary", "main", "run_demo"]
+__all__ = ["DemoError", "DemoProgress", "DemoReport", "RateSummary", "main", "run_demo"]
 
 _INSTALL_HINT = (
     "okx-earn needs the command-line extra: pip install 'okx-onchain-earn[cli]' (click and rich)\n"
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def __getattr__(name: str) -> Any:
     # The demo pulls in the simulator (aiohttp.web): load it only when asked for.
-    if name in ("DemoProgress", "DemoReport", "RateSummary", "run_demo"):
+    if name in ("DemoError", "DemoProgress", "DemoReport", "RateSummary", "run_demo"):
         from . import _demo
 
         return getattr(_demo, name)

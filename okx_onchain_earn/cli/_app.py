@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -24,17 +26,19 @@ from ..trading import new_tag
 from ._config import HOSTS, ConfigError, Profile, default_config_path, resolve_profile
 from ._errors import ExitCode, Failure, describe_failure
 from ._output import (
-    ACK_COLUMNS,
-    ACTIVE_COLUMNS,
-    HISTORY_COLUMNS,
-    OFFER_COLUMNS,
+    ACK,
+    ACTIVE,
+    HISTORY,
+    OFFERS,
     Format,
-    Row,
-    ack_row,
-    active_row,
-    history_row,
-    offer_row,
-    render,
+    Listing,
+    Writer,
+    ack_item,
+    active_item,
+    history_item,
+    offer_item,
+    open_writer,
+    terminal_width,
 )
 
 __all__ = ["cli"]
@@ -43,6 +47,68 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 _STATES = {s.name.lower(): s for s in OrderState if s is not OrderState.COMPLETED}
+#: The exit code of a command stopped by Ctrl-C (128 + SIGINT), as shells report it.
+_INTERRUPTED = 130
+_LIBRARY_LOGGER = "okx_onchain_earn"
+
+
+# --- the group and its commands -------------------------------------------------------
+
+
+def _interrupted(note: str) -> NoReturn:
+    """Ends the process after Ctrl-C: one line on stderr, exit code 130."""
+    click.echo(f"Interrupted (Ctrl-C){note}", err=True)
+    sys.exit(_INTERRUPTED)
+
+
+class _Command(click.Command):
+    """A command whose line in ``okx-earn --help`` is its whole first sentence."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        """The first paragraph of the help, whole (click cuts it at ``limit``)."""
+        if self.short_help:
+            return self.short_help
+        first = (self.help or "").strip().split("\n\n", 1)[0]
+        return " ".join(first.split())
+
+
+class _Group(click.Group):
+    """The ``okx-earn`` group: Ctrl-C anywhere exits 130 with one line, not ``Aborted!``."""
+
+    command_class = _Command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Runs the command; Ctrl-C (not handled by it) ends with exit code 130."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            _interrupted(".")
+
+
+def _library_logging(ctx: click.Context, verbose: int) -> None:
+    """Sends the library's log to stderr with ``-v`` (``-vv``: debug), else nowhere.
+
+    Without a handler Python prints warnings on stderr itself ("last resort"), so an
+    unknown trade outcome would show a log line before the CLI's own message.
+    """
+    logger = logging.getLogger(_LIBRARY_LOGGER)
+    handler: logging.Handler
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    else:
+        handler = logging.NullHandler()
+    saved = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(saved[0])
+        logger.propagate = saved[1]
+
+    ctx.call_on_close(restore)
 
 
 # --- parameter types ----------------------------------------------------------------
@@ -59,6 +125,16 @@ def _amount(_ctx: click.Context, _param: click.Parameter, value: str | None) -> 
     if not amount.is_finite() or amount <= 0:
         raise click.BadParameter(f"{value!r} must be an amount above zero")
     return amount
+
+
+def _upper(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A currency code as OKX spells it: ``usdt`` is ``USDT``."""
+    return value.strip().upper() if value is not None else None
+
+
+def _lower(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """A protocol type as OKX spells it: ``DeFi`` is ``defi``."""
+    return value.strip().lower() if value is not None else None
 
 
 def _instant(value: str | None, *, end_of_day: bool) -> datetime | None:
@@ -90,68 +166,93 @@ def _until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> d
     return _instant(value, end_of_day=True)
 
 
-# --- shared plumbing ----------------------------------------------------------------
+# --- shared options -----------------------------------------------------------------
 
 
-def _api_options(f: F) -> F:
-    """The options every endpoint command takes: where the key comes from, and output."""
-    options = [
-        click.option(
-            "--profile",
-            "-p",
-            metavar="NAME",
-            help="Profile of the profiles file to use (one per sub-account).",
-        ),
-        click.option(
-            "--config",
-            type=click.Path(dir_okay=False, path_type=Path),
-            help=f"Profiles file (TOML). Default: {default_config_path()}",
-        ),
-        click.option(
-            "--host",
-            metavar="|".join(HOSTS) + "|URL",
-            help="REST host: www (default), openapi, us (US/AU accounts), eea (EEA"
-            " accounts) or an http(s) URL. Overrides the profile's host.",
-        ),
-        click.option(
-            "--demo/--live",
-            default=None,
-            help="Demo trading (x-simulated-trading: 1; needs a demo key) or live."
-            " Default: the profile's setting, else live.",
-        ),
-        click.option(
-            "--format",
-            "-f",
-            "fmt",
-            type=click.Choice(["table", "json", "csv"]),
-            default="table",
-            show_default=True,
-            help="Output format; json and csv carry exact decimal strings.",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=10.0,
-            show_default=True,
-            help="Seconds to wait for each answer.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+def _options(*options: Callable[[F], F]) -> Callable[[F], F]:
+    """Applies ``options`` so they show in ``--help`` in the order given."""
+
+    def apply(f: F) -> F:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply
 
 
-def _trade_options(f: F) -> F:
-    """The option of the trade commands: how long to look for an unknown outcome."""
-    option = click.option(
+#: The filters of the listings (offers, active, history): declared once, here.
+_filter_options = _options(
+    click.option(
+        "--ccy",
+        metavar="CCY",
+        callback=_upper,
+        help="Only this currency (any case: usdt is USDT).",
+    ),
+    click.option("--product-id", metavar="ID", help="Only this product."),
+    click.option(
+        "--protocol-type",
+        metavar="TYPE",
+        callback=_lower,
+        help="Only this protocol type (defi).",
+    ),
+)
+
+_api_options = _options(
+    click.option(
+        "--profile",
+        "-p",
+        metavar="NAME",
+        help="Profile of the profiles file to use (one per sub-account).",
+    ),
+    click.option(
+        "--config",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help=f"Profiles file (TOML). Default: {default_config_path()}",
+    ),
+    click.option(
+        "--host",
+        metavar="|".join(HOSTS) + "|URL",
+        help="REST host: www (default), openapi, us (US/AU accounts), eea (EEA"
+        " accounts) or an http(s) URL. Overrides the profile's host.",
+    ),
+    click.option(
+        "--demo/--live",
+        default=None,
+        help="Demo trading (x-simulated-trading: 1; needs a demo key) or live."
+        " Default: the profile's setting, else live.",
+    ),
+    click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(["table", "csv", "json", "jsonl"]),
+        default="table",
+        show_default=True,
+        help="Output format. csv, json (an array) and jsonl (JSON lines) carry one"
+        " record per item and currency, amounts as exact numbers.",
+    ),
+    click.option(
+        "--timeout",
+        type=click.FloatRange(min=0, min_open=True),
+        default=10.0,
+        show_default=True,
+        help="Seconds to wait for each answer.",
+    ),
+)
+
+_trade_options = _options(
+    click.option(
         "--reconcile-timeout",
         type=click.FloatRange(min=0),
         default=DEFAULT_RECONCILE_TIMEOUT,
         show_default=True,
         help="When no answer comes back, look this many seconds for the order before"
         " giving up (exit code 6). The trade is never re-sent.",
-    )
-    return option(f)
+    ),
+)
+
+
+# --- running a command --------------------------------------------------------------
 
 
 def _fail(failure: Failure) -> NoReturn:
@@ -181,18 +282,29 @@ def _profile(common: dict[str, Any]) -> Profile:
 
 def _execute(
     common: dict[str, Any],
-    call: Callable[[OnchainEarnClient], Awaitable[list[Row]]],
+    listing: Listing,
+    call: Callable[[OnchainEarnClient, Writer], Awaitable[None]],
     *,
-    title: str,
-    columns: Sequence[str],
     tag: str | None = None,
+    in_flight: str | None = None,
 ) -> None:
-    """Builds the client, runs one call, renders its rows or exits with the right code."""
+    """Builds the client, runs ``call`` (which writes what it gets) and exits right.
+
+    Args:
+        common: The options of every endpoint command.
+        listing: What ``call`` writes.
+        call: Writes its items to the writer, as they arrive.
+        tag: The purchase tag, for the outcome-unknown message.
+        in_flight: For trades, what to tell the user when Ctrl-C stops the command
+            (the trade's outcome is then unknown).
+    """
     profile = _profile(common)
     # Only the trade commands have the option; reads never reconcile.
     reconcile_timeout: float = common.get("reconcile_timeout", DEFAULT_RECONCILE_TIMEOUT)
+    fmt: Format = common["fmt"]
+    writer = open_writer(fmt, listing, sys.stdout, width=terminal_width(sys.stdout))
 
-    async def run() -> list[Row]:
+    async def run() -> None:
         async with OnchainEarnClient(
             profile.credentials,
             base_url=profile.host,
@@ -200,88 +312,116 @@ def _execute(
             timeout=common["timeout"],
             reconcile_timeout=reconcile_timeout,
         ) as client:
-            return await call(client)
+            await call(client, writer)
 
     try:
-        rows = asyncio.run(run())
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        # What arrived stays written: the table of it, a closed JSON array.
+        writer.finish()
+        if in_flight is not None:
+            _interrupted(f": {in_flight}")
+        _interrupted(f" after {writer.count:,} {listing.noun}.")
     except Exception as exc:
+        if writer.count:
+            writer.finish()
         _fail_for(exc, host=profile.host, source=profile.source, tag=tag)
-    fmt: Format = common["fmt"]
-    render(rows, fmt, sys.stdout, title=title, columns=columns)
+    writer.finish()
+
+
+def _paging_progress(enabled: bool) -> Progress:
+    """A spinner on stderr while paging (a terminal only; it vanishes when done)."""
+    console = Console(stderr=True)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not enabled or not console.is_terminal,
+    )
 
 
 # --- the commands -------------------------------------------------------------------
 
 
-@click.group(context_settings=_CONTEXT)
+@click.group(cls=_Group, context_settings=_CONTEXT)
 @click.version_option(__version__, prog_name="okx-earn")
-def cli() -> None:
+@click.option(
+    "--verbose",
+    "-v",
+    count=True,
+    help="Show the library's log on stderr (-v: info, -vv: debug). Off by default.",
+)
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
     """OKX On-chain earn from the command line.
 
     \b
     Credentials: OKX_API_KEY, OKX_SECRET_KEY, OKX_PASSPHRASE (and optionally
     OKX_UID), or a profiles file (--config, --profile).
     Exit codes: 0 ok; 2 usage or configuration; 3 authentication; 4 other OKX
-    error; 5 network; 6 trade outcome unknown (check before retrying).
+    error; 5 network; 6 trade outcome unknown (check before retrying);
+    130 interrupted (Ctrl-C).
 
     \b
     No key yet? `okx-earn demo` runs a whole treasury day on the embedded
     simulator, and `okx-earn simulate` serves it for these commands.
     """
+    _library_logging(ctx, verbose)
 
 
 @cli.command()
-@click.option("--ccy", help="Only products investing this currency.")
-@click.option("--product-id", help="Only this product.")
-@click.option("--protocol-type", help="Protocol type (defi).")
+@_filter_options
 @_api_options
 def offers(
     ccy: str | None, product_id: str | None, protocol_type: str | None, **common: Any
 ) -> None:
-    """List On-chain earn products (GET /api/v5/finance/staking-defi/offers)."""
+    """List On-chain earn products.
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    GET /api/v5/finance/staking-defi/offers.
+    """
+
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         found = await client.get_offers(ccy=ccy, product_id=product_id, protocol_type=protocol_type)
-        return [offer_row(o) for o in found]
+        out.write([offer_item(o) for o in found])
 
-    _execute(common, call, title="Offers", columns=OFFER_COLUMNS)
+    _execute(common, OFFERS, call)
 
 
 @cli.command()
-@click.option("--ccy", help="Only orders in this currency.")
-@click.option("--product-id", help="Only orders of this product.")
-@click.option("--protocol-type", help="Protocol type (defi).")
-@click.option(
-    "--state",
-    type=click.Choice(list(_STATES)),
-    help="Only orders in this state.",
-)
+@_filter_options
+@click.option("--state", type=click.Choice(list(_STATES)), help="Only orders in this state.")
+@click.option("--tag", metavar="TAG", help="Only the order with this tag (see `purchase`).")
 @_api_options
 def active(
     ccy: str | None,
     product_id: str | None,
     protocol_type: str | None,
     state: str | None,
+    tag: str | None,
     **common: Any,
 ) -> None:
-    """List orders in progress (GET /api/v5/finance/staking-defi/orders-active)."""
+    """List orders in progress.
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    GET /api/v5/finance/staking-defi/orders-active. OKX has no tag filter: --tag
+    picks the order out of the listing.
+    """
+
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         found = await client.get_active_orders(
             ccy=ccy,
             product_id=product_id,
             protocol_type=protocol_type,
             state=_STATES[state] if state else None,
         )
-        return [active_row(o) for o in found]
+        out.write([active_item(o) for o in found if tag is None or o.tag == tag])
 
-    _execute(common, call, title="Active orders", columns=ACTIVE_COLUMNS)
+    _execute(common, ACTIVE, call)
 
 
 @cli.command()
-@click.option("--ccy", help="Only orders in this currency.")
-@click.option("--product-id", help="Only orders of this product.")
-@click.option("--protocol-type", help="Protocol type (defi).")
+@_filter_options
 @click.option(
     "--since",
     metavar="DATE",
@@ -294,6 +434,7 @@ def active(
     callback=_until,
     help="Only orders purchased at or before this ISO date (inclusive) or date-time.",
 )
+@click.option("--tag", metavar="TAG", help="Only orders with this tag (see `purchase`).")
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -314,55 +455,63 @@ def history(
     protocol_type: str | None,
     since: datetime | None,
     until: datetime | None,
+    tag: str | None,
     limit: int,
     all_: bool,
     **common: Any,
 ) -> None:
-    """List completed orders, newest first (GET /api/v5/finance/staking-defi/orders-history).
+    """List completed orders, newest first.
 
-    Pages with `after` as needed; --since/--until stop the walk at the range's end
-    (OKX has no time filter, so the newer orders are still read).
+    GET /api/v5/finance/staking-defi/orders-history, paging with `after` as needed;
+    rows are written as pages arrive (csv, json, jsonl), so Ctrl-C keeps them.
+    --since/--until stop the walk at the range's end (OKX has no time filter, so the
+    newer orders are still read); so does --tag, once --limit orders are found.
     """
+    if since is not None and until is not None and since > until:
+        raise click.BadParameter(
+            f"--since ({since:%Y-%m-%d %H:%M:%S}) is after --until"
+            f" ({until:%Y-%m-%d %H:%M:%S}): nothing could match",
+            param_hint="'--since' / '--until'",
+        )
     wanted = None if all_ else limit
+    fmt: Format = common["fmt"]
+    # A spinner on the terminal stdout also writes to would tangle the rows.
+    spinner = all_ and (fmt == "table" or not sys.stdout.isatty())
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         pager = client.iter_order_history(
             ccy=ccy,
             product_id=product_id,
             protocol_type=protocol_type,
             since=since,
             until=until,
-            limit=100 if wanted is None else min(wanted, 100),
+            limit=100 if wanted is None or tag is not None else min(wanted, 100),
         )
-        rows: list[Row] = []
-        console = Console(stderr=True)
-        with Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-            disable=not all_ or not console.is_terminal,
-        ) as progress:
+        shown = 0
+        with _paging_progress(spinner) as progress:
             task = progress.add_task("paging order history", total=None)
             async for page in pager.pages():
-                for order in page.orders:
-                    rows.append(history_row(order))
-                    if wanted is not None and len(rows) >= wanted:
-                        return rows
+                items = [history_item(o) for o in page.orders if tag is None or o.tag == tag]
+                if wanted is not None:
+                    items = items[: wanted - shown]
+                out.write(items)
+                shown += len(items)
+                if wanted is not None and shown >= wanted:
+                    return
                 progress.update(
                     task,
-                    description=f"paging order history: {len(rows):,} orders,"
+                    description=f"paging order history: {shown:,} orders,"
                     f" {pager.pages_fetched} pages",
                 )
-        return rows
 
-    _execute(common, call, title="Order history", columns=HISTORY_COLUMNS)
+    _execute(common, HISTORY, call)
 
 
 @cli.command()
 @click.option("--product-id", required=True, help="The product to invest in (see `offers`).")
-@click.option("--ccy", required=True, help="Currency to invest.")
+@click.option(
+    "--ccy", required=True, callback=_upper, help="Currency to invest (any case: usdt is USDT)."
+)
 @click.option(
     "--amt", required=True, metavar="AMOUNT", callback=_amount, help="Amount to invest (exact)."
 )
@@ -382,22 +531,30 @@ def purchase(
     tag: str | None,
     **common: Any,
 ) -> None:
-    """Invest in a product (POST /api/v5/finance/staking-defi/purchase).
+    """Invest in a product.
 
-    Never re-sent when its outcome is unknown: exit code 6 then says how to check.
+    POST /api/v5/finance/staking-defi/purchase. Never re-sent when its outcome is
+    unknown: exit code 6 then says how to check.
     """
     tag = tag or new_tag("cli")
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         ack = await client.purchase(
             product_id=product_id,
             invest_data=[InvestData(ccy=ccy, amt=amt)],
             term=term,
             tag=tag,
         )
-        return [ack_row("purchase", ack)]
+        out.write([ack_item("purchase", ack)])
 
-    _execute(common, call, title="Purchase sent", columns=ACK_COLUMNS, tag=tag)
+    _execute(
+        common,
+        replace(ACK, title="Purchase sent"),
+        call,
+        tag=tag,
+        in_flight="the purchase may or may not have been executed; check"
+        f" `okx-earn active --tag {tag}` before retrying.",
+    )
 
 
 @cli.command()
@@ -407,15 +564,24 @@ def purchase(
 @_api_options
 @_trade_options
 def redeem(ord_id: str, allow_early: bool, protocol_type: str, **common: Any) -> None:
-    """Redeem an order (POST /api/v5/finance/staking-defi/redeem)."""
+    """Redeem an order.
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    POST /api/v5/finance/staking-defi/redeem.
+    """
+
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         ack = await client.redeem(
             ord_id=ord_id, protocol_type=protocol_type, allow_early_redeem=allow_early
         )
-        return [ack_row("redeem", ack)]
+        out.write([ack_item("redeem", ack)])
 
-    _execute(common, call, title="Redemption sent", columns=ACK_COLUMNS)
+    _execute(
+        common,
+        replace(ACK, title="Redemption sent"),
+        call,
+        in_flight=f"the redemption may or may not have been sent; check order {ord_id}'s"
+        " state with `okx-earn active` before retrying.",
+    )
 
 
 @cli.command()
@@ -424,13 +590,22 @@ def redeem(ord_id: str, allow_early: bool, protocol_type: str, **common: Any) ->
 @_api_options
 @_trade_options
 def cancel(ord_id: str, protocol_type: str, **common: Any) -> None:
-    """Cancel a pending purchase or a redemption (POST /api/v5/finance/staking-defi/cancel)."""
+    """Cancel a pending purchase or a redemption.
 
-    async def call(client: OnchainEarnClient) -> list[Row]:
+    POST /api/v5/finance/staking-defi/cancel.
+    """
+
+    async def call(client: OnchainEarnClient, out: Writer) -> None:
         ack = await client.cancel(ord_id=ord_id, protocol_type=protocol_type)
-        return [ack_row("cancel", ack)]
+        out.write([ack_item("cancel", ack)])
 
-    _execute(common, call, title="Cancellation sent", columns=ACK_COLUMNS)
+    _execute(
+        common,
+        replace(ACK, title="Cancellation sent"),
+        call,
+        in_flight=f"the cancellation may or may not have been sent; check order {ord_id}'s"
+        " state with `okx-earn active` before retrying.",
+    )
 
 
 # --- the simulator ------------------------------------------------------------------
@@ -548,7 +723,7 @@ def demo(
     quiet: bool,
     fmt: str,
 ) -> None:
-    """Run a treasury day on the embedded simulator: no credentials needed.
+    """Run a treasury day on the simulator: no credentials needed.
 
     Many sub-accounts at once, each through its own OnchainEarnClient with rate
     limiting on, over one shared connection pool: discover offers, invest idle
@@ -573,7 +748,7 @@ def demo(
                 )
             )
     except KeyboardInterrupt:
-        _fail(Failure(ExitCode.DEMO_FAILED, "interrupted"))
+        _interrupted(": the treasury day was stopped before its summary.")
     if fmt == "json":
         click.echo(report_json(report))
     else:

@@ -13,7 +13,10 @@ sharing one aiohttp session. Per account, concurrently:
   history forward from the backfill's newest order for orders completed since.
 
 Finance errors (a race with an order's state, a product refusing early redemption…)
-are counted: they are part of a realistic day. A trade whose outcome is unknown is
+are counted with OKX's message, and said to be expected when a simulated day brings
+them. The day keeps to its time budget: no request is sent after it (a request whose
+rate-limit slot would come later is not sent at all), and a trade already sent is
+answered within it. A trade whose outcome is unknown is
 looked up by the client (a purchase by its tag), never re-sent; the clients' journal
 counts those found. Nothing here imports click or rich; the CLI renders the
 ``DemoReport`` and the ``DemoProgress`` snapshots.
@@ -28,22 +31,41 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import ROUND_DOWN, Decimal
 from typing import TypeVar
 
 import aiohttp
 
 from ..client import OnchainEarnClient
-from ..endpoints import EARN_ENDPOINTS, ORDERS_HISTORY
+from ..endpoints import EARN_ENDPOINTS, ORDERS_HISTORY, Endpoint
 from ..errors import FinanceError, OkxAPIError, OkxError, OrderOutcomeUnknownError
 from ..models import ActiveOrder, HistoryOrder, InvestData, Offer, OrderState, ProductState
+from ..ratelimit import KeyStats, Permit, RateLimiter, shared_limiter
 from ..simulator import Simulator, run_simulator
 from ..trading import TradeEvent
 
-__all__ = ["DemoProgress", "DemoReport", "RateSummary", "run_demo"]
+__all__ = ["DemoError", "DemoProgress", "DemoReport", "RateSummary", "run_demo"]
 
 #: Seconds allowed after the budget for work in flight before it is cancelled.
 GRACE_SECONDS = 3.0
+#: The longest the last answers may take: no request is sent later than this before
+#: the end of the day (a share of short days).
+_CLOSING = 0.25
+
+#: Errors a simulated treasury day meets by design, by (endpoint, OKX code): races
+#: between listing an order and acting on it, and refusals the demo asks for.
+EXPECTED_ERRORS: dict[tuple[str, str], str] = {
+    ("redeem", "51723"): "early redemption asked of a fixed-term product without it",
+    ("redeem", "51722"): "the order was already being redeemed",
+    ("redeem", "51724"): "the order was not earning yet",
+    ("cancel", "51725"): "the order moved on (began earning, or matured) since it was listed",
+    ("cancel", "51726"): "a cancellation was already under way",
+    ("cancel", "51722"): "the order completed since it was listed",
+    ("purchase", "51736"): "the balance changed since the offers were read",
+    ("purchase", "51730"): "the product sold out since the offers were read",
+    ("purchase", "51731"): "the product was suspended since the offers were read",
+}
 #: Longest the simulator may make account books before the loop serves requests again.
 _OPENING_SLICE = 0.02
 _CENT = Decimal("0.01")
@@ -113,6 +135,29 @@ class DemoProgress:
     finance_errors: int
 
 
+@dataclass(frozen=True, slots=True)
+class DemoError:
+    """One kind of error the day met, and how often.
+
+    Attributes:
+        endpoint: The endpoint that answered it (``purchase``, ``cancel``…).
+        code: OKX's code (``"51725"``), or ``""`` for an error without one.
+        name: The SDK's exception class (``RedemptionError``).
+        message: OKX's message, as first seen (it may name an amount).
+        count: How many times.
+        expected: A simulated treasury day meets it by design (see ``why``).
+        why: Why it is expected; ``""`` when it is not (worth a look).
+    """
+
+    endpoint: str
+    code: str
+    name: str
+    message: str
+    count: int
+    expected: bool
+    why: str
+
+
 @dataclass(slots=True)
 class DemoReport:
     """The numbers of one demo run.
@@ -121,10 +166,13 @@ class DemoReport:
         accounts: Sub-accounts (user ids) driven.
         seconds: The time budget.
         seed: Simulator and decision seed.
+        started_at: When the day started (UTC).
         opened: Accounts whose books the simulator made (each starts its day then).
         opening_seconds: Seconds into the day when the simulator had made the last
             account's books, or ``None`` if it had not by the end.
         elapsed: Wall seconds the day took.
+        last_request_at: Seconds into the day when the last request was sent (within
+            the budget: a request that could not go out in time is not sent).
         cut_short: Work was still running after the grace period and was cancelled.
         requests: Requests sent by all clients (retries included).
         requests_by_endpoint: The same, by endpoint name.
@@ -146,8 +194,8 @@ class DemoReport:
         reconciled: Trades whose outcome was unknown at first and which the client
             then found (purchases by tag).
         outcome_unknown: Trades whose outcome stayed unknown.
-        finance_errors: Business-rule refusals, by ``"code Class"``.
-        other_errors: Other OKX or transport errors, by ``"code Class"``.
+        finance_errors: Business-rule refusals, most frequent first.
+        other_errors: Other OKX or transport errors, most frequent first.
         invested: Amounts purchased, per currency.
         earnings: Realized earnings of the orders paged, per currency.
     """
@@ -155,9 +203,11 @@ class DemoReport:
     accounts: int
     seconds: float
     seed: int
+    started_at: datetime | None = None
     opened: int = 0
     opening_seconds: float | None = None
     elapsed: float = 0.0
+    last_request_at: float = 0.0
     cut_short: bool = False
     requests: int = 0
     requests_by_endpoint: dict[str, int] = field(default_factory=dict)
@@ -176,8 +226,8 @@ class DemoReport:
     cancels: int = 0
     reconciled: int = 0
     outcome_unknown: int = 0
-    finance_errors: dict[str, int] = field(default_factory=dict)
-    other_errors: dict[str, int] = field(default_factory=dict)
+    finance_errors: list[DemoError] = field(default_factory=list)
+    other_errors: list[DemoError] = field(default_factory=list)
     invested: dict[str, Decimal] = field(default_factory=dict)
     earnings: dict[str, Decimal] = field(default_factory=dict)
 
@@ -231,13 +281,23 @@ class _AnswerLog:
 
     def __init__(self) -> None:
         self.times: dict[tuple[str, str], list[float]] = {}
+        self.last_sent = 0.0  # time.monotonic() of the latest request sent
         self._names = {ep.path: ep.name for ep in EARN_ENDPOINTS}
 
     def trace_config(self) -> aiohttp.TraceConfig:
         """A trace config to give the shared session."""
         config = aiohttp.TraceConfig()
+        config.on_request_start.append(self._on_start)
         config.on_request_end.append(self._on_end)
         return config
+
+    async def _on_start(
+        self,
+        _session: aiohttp.ClientSession,
+        _ctx: object,
+        _params: aiohttp.TraceRequestStartParams,
+    ) -> None:
+        self.last_sent = time.monotonic()
 
     async def _on_end(
         self,
@@ -251,8 +311,57 @@ class _AnswerLog:
             self.times.setdefault((key, name), []).append(time.monotonic())
 
 
-def _error_key(exc: OkxAPIError) -> str:
-    return f"{exc.code} {type(exc).__name__}"
+class _DayOver(Exception):
+    """The day ends before this request's rate-limit slot would come: not sent."""
+
+
+class _DayLimiter:
+    """The shared limiter, refusing the permits that would come after the day's end.
+
+    A request waiting for its slot when the day ends is never sent (so the day keeps
+    to its budget); the transport takes the permit just before sending, so a refusal
+    here is always before the wire, for trades as for reads.
+    """
+
+    def __init__(self, inner: RateLimiter, until: float) -> None:
+        self._inner = inner
+        self._until = until  # loop time
+
+    async def acquire(self, uid: str, endpoint: Endpoint) -> Permit:
+        """The inner limiter's permit, if it comes before the day's end."""
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._until:
+            raise _DayOver(endpoint.name)
+        try:
+            async with asyncio.timeout_at(self._until):
+                return await self._inner.acquire(uid, endpoint)
+        except TimeoutError:
+            raise _DayOver(endpoint.name) from None
+
+    def penalize(self, uid: str, endpoint: Endpoint) -> None:
+        """Passed on to the inner limiter."""
+        self._inner.penalize(uid, endpoint)
+
+    def stats(self) -> dict[tuple[str, str], KeyStats]:
+        """The inner limiter's counters."""
+        return self._inner.stats()
+
+    async def aclose(self) -> None:
+        """Nothing: the inner limiter is shared and outlives the day."""
+
+
+def _sent_before_day_over(over: _DayOver) -> OrderOutcomeUnknownError | None:
+    """The unknown trade outcome being looked up when the day ended, if any.
+
+    A trade's reconciliation reads orders inside the handler of its unknown outcome,
+    so a read refused there carries that outcome as its context.
+    """
+    context = over.__context__
+    while context is not None:
+        if isinstance(context, OrderOutcomeUnknownError):
+            return context
+        context = context.__context__
+    return None
 
 
 class _Tally:
@@ -268,10 +377,32 @@ class _Tally:
         self.reconciled = 0
         self.outcome_unknown = 0
         self.opened = 0
-        self.finance_errors: Counter[str] = Counter()
-        self.other_errors: Counter[str] = Counter()
+        self.finance_errors: Counter[tuple[str, str, str]] = Counter()
+        self.other_errors: Counter[tuple[str, str, str]] = Counter()
+        self.messages: dict[tuple[str, str, str], str] = {}
         self.invested: dict[str, Decimal] = {}
         self.earnings: dict[str, Decimal] = {}
+
+    def error(self, exc: OkxError) -> None:
+        """Counts an error by (endpoint, code, class), keeping OKX's first message."""
+        finance = isinstance(exc, FinanceError)
+        if isinstance(exc, OkxAPIError):
+            key = (exc.endpoint, exc.code, type(exc).__name__)
+            message = exc.msg
+        else:
+            key = (getattr(exc, "endpoint", ""), "", type(exc).__name__)
+            message = str(exc)
+        (self.finance_errors if finance else self.other_errors)[key] += 1
+        self.messages.setdefault(key, message)
+
+    def errors(self, counts: Counter[tuple[str, str, str]]) -> list[DemoError]:
+        """The counted errors, most frequent first, each said expected or not."""
+        out = []
+        for key, count in counts.most_common():
+            endpoint, code, name = key
+            why = EXPECTED_ERRORS.get((endpoint, code), "")
+            out.append(DemoError(endpoint, code, name, self.messages[key], count, bool(why), why))
+        return out
 
     async def journal(self, event: TradeEvent) -> None:
         """The clients' trade journal: counts trades found after an unknown outcome."""
@@ -350,11 +481,10 @@ class _Account:
                     self.newest = page.orders[0].ord_id
                 tally.orders_paged += len(page.orders)
                 tally.add_earnings(page.orders)
-        except OkxAPIError as exc:
-            tally.other_errors[_error_key(exc)] += 1
-            return
+        except _DayOver:
+            return  # not fully paged: the report says how many were
         except OkxError as exc:
-            tally.other_errors[type(exc).__name__] += 1
+            tally.error(exc)
             return
         finally:
             tally.history_pages += pager.pages_fetched
@@ -404,20 +534,21 @@ class _Account:
     async def guard(self, call: Awaitable[T]) -> T | None:
         """Awaits one call, counting the OKX errors a day brings instead of failing.
 
-        Returns ``None`` after a counted error. An unknown trade outcome propagates: the
-        caller decides how to find out what happened.
+        Returns ``None`` after a counted error, or when the day ended before the request
+        could be sent. An unknown trade outcome propagates: the caller decides how to
+        find out what happened.
         """
-        tally = self.tally
         try:
             return await call
-        except FinanceError as exc:
-            tally.finance_errors[_error_key(exc)] += 1
-        except OkxAPIError as exc:
-            tally.other_errors[_error_key(exc)] += 1
         except OrderOutcomeUnknownError:
             raise
         except OkxError as exc:
-            tally.other_errors[type(exc).__name__] += 1
+            self.tally.error(exc)
+        except _DayOver as over:
+            # Not sent; but a trade whose outcome was being looked up stays unknown.
+            unknown = _sent_before_day_over(over)
+            if unknown is not None:
+                raise unknown from None
         return None
 
     @staticmethod
@@ -543,9 +674,10 @@ async def run_demo(
 
     Args:
         accounts: Sub-accounts (user ids) to drive, concurrently.
-        seconds: Time budget; no new operation starts after it. Work in flight gets
-            ``GRACE_SECONDS`` more before it is cancelled (the history backfill is
-            not cut at the budget, only then).
+        seconds: Time budget: no request is sent after it (one whose rate-limit slot
+            would come later is not sent at all, including the rest of a history
+            backfill), and the last answers are awaited within it. Work still running
+            ``GRACE_SECONDS`` after it (a machine too busy to answer) is cancelled.
         seed: Seed of the simulator's data and of every decision.
         history_orders: Completed orders the simulator generates per account.
         concurrency: Accounts worked on at once: at most this many in a treasury round
@@ -563,7 +695,7 @@ async def run_demo(
         raise ValueError("seconds must be positive")
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    report = DemoReport(accounts=accounts, seconds=seconds, seed=seed)
+    report = DemoReport(accounts=accounts, seconds=seconds, seed=seed, started_at=datetime.now(UTC))
     tally = _Tally()
     async with run_simulator(
         accounts=accounts, seed=seed, rate_limit=True, history_orders=history_orders
@@ -576,6 +708,13 @@ async def run_demo(
         async with aiohttp.ClientSession(
             connector=connector, trace_configs=[log.trace_config()]
         ) as session:
+            started = time.monotonic()
+            deadline = started + seconds
+            # The loop's clock is the limiter's; the last send leaves time to answer.
+            closing = min(_CLOSING, seconds / 20)
+            limiter = _DayLimiter(
+                shared_limiter(), asyncio.get_running_loop().time() + seconds - closing
+            )
             # Generous timeout: on a busy machine answers are slow, and a trade that
             # times out has an unknown outcome.
             clients = [
@@ -586,11 +725,10 @@ async def run_demo(
                     timeout=30.0,
                     journal=tally.journal,
                     reconcile_timeout=3.0,
+                    limiter=limiter,
                 )
                 for creds in sim.credentials
             ]
-            started = time.monotonic()
-            deadline = started + seconds
             stagger = min(1.0, seconds / 10)
             desks, backfills = asyncio.Semaphore(concurrency), asyncio.Semaphore(concurrency)
             workers = [
@@ -650,6 +788,7 @@ async def run_demo(
                 for client in clients:
                     await client.aclose()
             report.elapsed = time.monotonic() - started
+            report.last_request_at = max(0.0, log.last_sent - started)
             if on_progress is not None:
                 on_progress(snapshot())
         _fill(report, tally, workers, sim, log)
@@ -696,7 +835,7 @@ def _fill(
     report.cancels = tally.cancels
     report.reconciled = tally.reconciled
     report.outcome_unknown = tally.outcome_unknown
-    report.finance_errors = dict(tally.finance_errors.most_common())
-    report.other_errors = dict(tally.other_errors.most_common())
+    report.finance_errors = tally.errors(tally.finance_errors)
+    report.other_errors = tally.errors(tally.other_errors)
     report.invested = dict(sorted(tally.invested.items()))
     report.earnings = dict(sorted(tally.earnings.items()))

@@ -51,9 +51,60 @@ class Failure:
     message: str
 
 
+#: Calls the client makes on its own, in the words of someone who never asked for them.
+_BEHIND_THE_SCENES = {
+    "account_config": "while looking up this key's user id",
+    "public_time": "while reading OKX's clock",
+}
+
+
+def _where(endpoint: str) -> str:
+    """Where an error happened: the user's own command, or the client's lookup."""
+    if not endpoint:
+        return ""
+    return " " + _BEHIND_THE_SCENES.get(endpoint, f"on {endpoint}")
+
+
 def _okx(exc: OkxAPIError) -> str:
-    where = f" on {exc.endpoint}" if exc.endpoint else ""
-    return f"OKX error {exc.code or '?'}{where}: {exc.msg or '(no message)'}"
+    return f"OKX error {exc.code or '?'}{_where(exc.endpoint)}: {exc.msg or '(no message)'}"
+
+
+def _first_error(exc: OrderOutcomeUnknownError) -> str:
+    """What made the outcome unknown at first (a lost connection, a timeout, 50004).
+
+    The client's reconciliation wraps the first unknown outcome: its message says what
+    happened on the wire, followed by the caveat this message states once itself.
+    """
+    first = exc
+    while isinstance(first.__cause__, OrderOutcomeUnknownError):
+        first = first.__cause__
+    if first is exc and exc.checked:
+        return ""  # only the reconciliation's summary: nothing more about the wire
+    text = str(first).removesuffix("; the order may or may not have been executed")
+    return text.removeprefix(f"{first.endpoint}: ") if first.endpoint else text
+
+
+def _outcome_unknown(exc: OrderOutcomeUnknownError, tag: str | None) -> Failure:
+    tag = exc.tag or tag
+    action = exc.endpoint or "trade"
+    first = _first_error(exc)
+    why = f" ({first})" if first else ""
+    if tag:
+        look = f"`okx-earn active --tag {tag}` (then `okx-earn history --tag {tag}`)"
+    elif exc.ord_id:
+        look = f"order {exc.ord_id}'s state with `okx-earn active` (and `okx-earn history`)"
+    else:
+        look = "`okx-earn active` (and `okx-earn history`)"
+    checks = len([c for c in exc.checked if not c.startswith("check failed")])
+    searched = (
+        f"; {checks} look-up{'s' if checks != 1 else ''} since did not find it" if checks else ""
+    )
+    return Failure(
+        ExitCode.OUTCOME_UNKNOWN,
+        f"Outcome unknown: the {action} was sent but no usable answer came back{why}."
+        f" It was not re-sent{searched}, so it may or may not have been executed.\n"
+        f"Check {look} before retrying: retrying blindly may {action} twice.",
+    )
 
 
 def describe_failure(
@@ -112,26 +163,15 @@ def describe_failure(
             hint += " This IP address is not on the key's whitelist."
         return Failure(ExitCode.AUTH, f"{_okx(exc)}\n{hint}")
     if isinstance(exc, OrderOutcomeUnknownError):
-        look = (
-            f"`okx-earn active` and look for tag {exc.tag or tag}"
-            if (exc.tag or tag)
-            else "`okx-earn active` (and `okx-earn history`)"
-        )
-        if exc.ord_id:
-            look += f" / order {exc.ord_id}"
-        return Failure(
-            ExitCode.OUTCOME_UNKNOWN,
-            f"Outcome unknown: {exc}\nThe request reached OKX but no answer came back, so it"
-            f" may or may not have been executed. Check {look} before retrying;"
-            " retrying blindly may do it twice.",
-        )
+        return _outcome_unknown(exc, tag)
     if isinstance(exc, OkxAPIError):
         return Failure(ExitCode.API, _okx(exc))
     if isinstance(exc, (OkxTransportError, RateLimiterUnavailable)):
+        during = _BEHIND_THE_SCENES.get(getattr(exc, "endpoint", ""), "")
         return Failure(
             ExitCode.NETWORK,
-            f"Network error talking to {host or 'OKX'}: {exc}\nCheck the connection and"
-            " the --host value.",
+            f"Network error talking to {host or 'OKX'}{' ' + during if during else ''}:"
+            f" {exc}\nCheck the connection and the --host value.",
         )
     if isinstance(exc, OkxError):
         return Failure(ExitCode.API, f"OKX error: {exc}")

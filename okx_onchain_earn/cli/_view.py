@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict
-from decimal import Decimal
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import IO
 
+import msgspec
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
@@ -15,9 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from ..endpoints import EARN_ENDPOINTS
-from ._demo import DemoProgress, DemoReport, RateSummary
+from ._demo import DemoError, DemoProgress, DemoReport, RateSummary
 
-__all__ = ["DemoView", "print_report", "report_json"]
+__all__ = ["DemoView", "amount_text", "print_report", "report_json"]
+
+#: Decimal places shown per currency: stablecoins in cents, the rest to OKX's
+#: On-chain earn precision (eight places).
+_PLACES = {"USDT": 2, "USDC": 2, "DAI": 2, "FDUSD": 2, "PYUSD": 2, "USDG": 2}
+_DEFAULT_PLACES = 8
 
 
 def _counters(p: DemoProgress) -> str:
@@ -75,8 +81,9 @@ class DemoView:
         now = time.monotonic()
         if now >= self._next_line:
             self._next_line = now + self._every
+            elapsed = min(progress.elapsed, progress.seconds)
             self._console.print(
-                f"[{progress.elapsed:5.1f}/{progress.seconds:g} s] {_counters(progress)}",
+                f"[{elapsed:5.1f}/{progress.seconds:g} s] {_counters(progress)}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -90,7 +97,7 @@ class DemoView:
         grid.add_row(
             "treasury day",
             ProgressBar(total=p.seconds, completed=min(p.elapsed, p.seconds), width=40),
-            f"{p.elapsed:5.1f} / {p.seconds:g} s",
+            f"{min(p.elapsed, p.seconds):5.1f} / {p.seconds:g} s",
         )
         if p.opened < p.accounts:
             grid.add_row(
@@ -122,8 +129,38 @@ def _rate(summary: RateSummary | None) -> str:
     return f"{summary.minimum:.2f} / {summary.median:.2f} / {summary.maximum:.2f}"
 
 
-def _amount(value: Decimal) -> str:
-    return format(value, "f")
+def amount_text(value: Decimal, ccy: str) -> str:
+    """An amount as the summary shows every amount: thousands separators, and the
+    currency's decimal places (``1,234.50`` USDT, ``0.12345678`` DOT)."""
+    places = _PLACES.get(ccy.upper(), _DEFAULT_PLACES)
+    rounded = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    return f"{rounded:,.{places}f}"
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _errors_table(title: str, errors: list[DemoError]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("endpoint", no_wrap=True)
+    table.add_column("code", no_wrap=True)
+    table.add_column("error", no_wrap=True)
+    table.add_column("OKX's message (first seen)")
+    table.add_column("count", justify="right", no_wrap=True)
+    table.add_column("in a simulated day")
+    for e in errors:
+        table.add_row(
+            e.endpoint,
+            e.code,
+            e.name,
+            e.message,
+            f"{e.count:,}",
+            Text(f"expected: {e.why}", style="green")
+            if e.expected
+            else Text("not expected: worth a look", style="yellow"),
+        )
+    return table
 
 
 def print_report(report: DemoReport, out: IO[str]) -> None:
@@ -134,9 +171,11 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
         out: Where to write (stdout).
     """
     console = Console(file=out, soft_wrap=False, width=None if out.isatty() else 120)
+    started = f", started {_utc(report.started_at)}" if report.started_at else ""
     console.print(
-        f"[bold]Treasury day[/bold]: {report.accounts} sub-accounts, {report.elapsed:.1f} s"
-        f" (budget {report.seconds:g} s), seed {report.seed}; "
+        f"[bold]Treasury day[/bold]: {report.accounts} sub-accounts, seed {report.seed}"
+        f"{started}\n  {report.elapsed:.1f} s of a {report.seconds:g} s budget (last request"
+        f" sent at {report.last_request_at:.1f} s); "
         + (
             f"all accounts open after {report.opening_seconds:.1f} s"
             if report.opening_seconds is not None
@@ -204,11 +243,16 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
     if report.reconciled or report.outcome_unknown:
         day.add_row("unknown outcomes found by tag", str(report.reconciled))
         day.add_row("outcomes still unknown", str(report.outcome_unknown))
-    for key, count in report.finance_errors.items():
-        day.add_row(f"finance error {key}", str(count))
-    for key, count in report.other_errors.items():
-        day.add_row(Text(f"other error {key}", style="yellow"), str(count))
+    day.add_row("finance errors", f"{sum(e.count for e in report.finance_errors):,}")
+    if report.other_errors:
+        day.add_row(
+            Text("other errors", style="yellow"), f"{sum(e.count for e in report.other_errors):,}"
+        )
     console.print(day)
+    if report.finance_errors:
+        console.print(_errors_table("Finance errors (business rules)", report.finance_errors))
+    if report.other_errors:
+        console.print(_errors_table("Other errors", report.other_errors))
 
     ccys = sorted(set(report.invested) | set(report.earnings))
     money = Table(title="Per currency", title_justify="left")
@@ -218,8 +262,8 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
     for ccy in ccys:
         money.add_row(
             ccy,
-            _amount(report.invested[ccy]) if ccy in report.invested else "",
-            _amount(report.earnings[ccy]) if ccy in report.earnings else "",
+            amount_text(report.invested[ccy], ccy) if ccy in report.invested else "",
+            amount_text(report.earnings[ccy], ccy) if ccy in report.earnings else "",
         )
     console.print(money)
 
@@ -234,7 +278,10 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
 
 def _jsonable(value: object) -> object:
     if isinstance(value, Decimal):
-        return format(value, "f")
+        # A JSON number with the exact digits (never a float, never 1E-8).
+        return msgspec.Raw(format(value, "f").encode())
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -243,8 +290,8 @@ def _jsonable(value: object) -> object:
 
 
 def report_json(report: DemoReport) -> str:
-    """The report as JSON: amounts as exact decimal strings, ``ok`` and the per-uid
-    mean rates added, the per-uid counts left out."""
+    """The report as JSON: amounts as exact JSON numbers, times as ISO 8601 UTC,
+    ``ok`` and the per-uid mean rates added, the per-uid counts left out."""
     doc = asdict(report)
     del doc["sim_by_uid"]  # one entry per uid: summarized by rate_per_uid
     doc["ok"] = report.ok
@@ -252,4 +299,4 @@ def report_json(report: DemoReport) -> str:
         ep.name: (asdict(r) if (r := report.rate_per_uid(ep.name)) else None)
         for ep in EARN_ENDPOINTS
     }
-    return json.dumps(_jsonable(doc), indent=2)
+    return msgspec.json.format(msgspec.json.encode(_jsonable(doc)), indent=2).decode()
