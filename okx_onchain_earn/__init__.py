@@ -9,6 +9,7 @@ from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
 from ._transport import ClientStats
 from .auth import Credentials, sign
 from .client import OnchainEarnClient
+from .config import ClientConfig, RetryPolicy
 from .endpoints import EARN_ENDPOINTS, ENDPOINTS, Endpoint
 from .errors import (
     AboveMaximumError,
@@ -69,6 +70,7 @@ __all__ = [
     "AuthenticationError",
     "BelowMinimumError",
     "ClientClosedError",
+    "ClientConfig",
     "ClientStats",
     "Credentials",
     "EARN_ENDPOINTS",
@@ -108,6 +110,7 @@ __all__ = [
     "RateLimitError",
     "RateLimiterUnavailable",
     "RealizedEarning",
+    "RetryPolicy",
     "RedemptionError",
     "RequestTimeoutError",
     "ResponseDecodeError",

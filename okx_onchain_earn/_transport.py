@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from .errors import (
 from .models import PageDecoder
 
 if TYPE_CHECKING:
+    from .config import RetryPolicy
     from .ratelimit import RateLimiter
 
 __all__ = ["ClientStats", "Transport", "encode_query"]
@@ -228,17 +228,16 @@ class Transport:
     """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``."""
 
     __slots__ = (
-        "_backoff",
         "_base",
         "_clock_offset",
         "_connector_limit",
         "_creds",
         "_demo",
         "_limiter",
-        "_max_retries",
         "_owns_session",
         "_rate_limit",
         "_request_options",
+        "_retry",
         "_session",
         "_timeout",
         "_uid_lock",
@@ -254,8 +253,7 @@ class Transport:
         demo: bool,
         session: aiohttp.ClientSession | None,
         timeout: float,
-        max_retries: int,
-        backoff: float,
+        retry: RetryPolicy,
         limiter: RateLimiter | None,
         rate_limit: bool,
         pool_size: int,
@@ -271,8 +269,7 @@ class Transport:
         self._request_options: _RequestOptions = (
             {} if session is None else {"timeout": self._timeout}
         )
-        self._max_retries = max_retries
-        self._backoff = backoff
+        self._retry = retry
         self._limiter = limiter if rate_limit else None
         self._rate_limit = rate_limit
         self._clock_offset = _CLOCK_OFFSETS.get(base_url, 0.0)
@@ -398,18 +395,13 @@ class Transport:
                     else:
                         await self.sync_clock()
                     continue
-                if attempt >= self._max_retries:
+                if attempt >= self._retry.max_retries:
                     raise error from error.__cause__
                 attempt += 1
                 self.stats.retries += 1
                 if retry.pause:
-                    await asyncio.sleep(self._delay(attempt))
+                    await asyncio.sleep(self._retry.delay(attempt))
                 log.debug("retrying %s (attempt %d): %s", endpoint.name, attempt, error)
-
-    def _delay(self, attempt: int) -> float:
-        # Exponential backoff with "equal jitter": never zero, never in lock-step.
-        ceiling = min(C.MAX_BACKOFF, self._backoff * 2.0 ** (attempt - 1))
-        return ceiling / 2 + random.random() * ceiling / 2
 
     def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
         ts = format_timestamp(time.time() + self._clock_offset)

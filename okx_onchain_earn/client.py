@@ -6,8 +6,6 @@ build the query or body, and hand it to the request pipeline in ``_transport``.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
@@ -15,11 +13,10 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 import msgspec
-from yarl import URL
 
-from . import _constants as C
 from ._transport import ClientStats, Transport, encode_query
 from .auth import Credentials
+from .config import ClientConfig
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .errors import OrderOutcomeUnknownError
 from .models import (
@@ -32,14 +29,13 @@ from .models import (
     page_decoder,
 )
 from .pagination import OrderHistoryPager
-from .trading import Journal, TradeGuard, new_tag
+from .trading import Journal, TradeGuard, check_tag, new_tag
 
 if TYPE_CHECKING:
     from .ratelimit import KeyStats, RateLimiter
 
 __all__ = ["OnchainEarnClient"]
 
-_TAG = re.compile(r"[A-Za-z0-9]{1,16}")
 _OFFERS = page_decoder(Offer)
 _ACK = page_decoder(OrderAck)
 _ACTIVE = page_decoder(ActiveOrder)
@@ -88,49 +84,7 @@ def _term(term: str | int) -> str:
 
 
 def _tag(tag: str | None) -> str | None:
-    if tag is not None and (not isinstance(tag, str) or not _TAG.fullmatch(tag)):
-        raise ValueError(f"tag must be 1-16 letters and digits (A-Z, a-z, 0-9), got {tag!r}")
-    return tag
-
-
-def _base_url(url: str) -> str:
-    parsed: URL | None = None
-    if (
-        isinstance(url, str)
-        and url.startswith(("https://", "http://"))
-        and url.isprintable()
-        and not any(ch.isspace() for ch in url)
-    ):
-        try:
-            parsed = URL(url)
-        except ValueError:  # yarl refuses some host-less URLs itself, e.g. "http://:80"
-            parsed = None
-    if parsed is None or not parsed.host or parsed.query_string or parsed.raw_fragment:
-        raise ValueError(
-            f"base_url must be an http(s) URL with a host and no query or fragment, got {url!r}"
-        )
-    return url.rstrip("/")
-
-
-def _seconds(name: str, value: float, *, zero: bool) -> float:
-    """A finite number of seconds, above zero (or zero too when ``zero``)."""
-    # NaN compares false with everything, so a plain `value <= 0` would let it through.
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value < 0
-        or (value == 0 and not zero)
-    ):
-        bound = ">= 0" if zero else "> 0"
-        raise ValueError(f"{name} must be a finite number of seconds {bound}, got {value!r}")
-    return value
-
-
-def _count(name: str, value: int, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return value
+    return None if tag is None else check_tag(tag)
 
 
 class OnchainEarnClient:
@@ -139,85 +93,109 @@ class OnchainEarnClient:
     Use it as an async context manager; it owns one keep-alive aiohttp session unless
     one is injected (an injected session is used and never closed).
 
+    Settings come from a ``ClientConfig`` (default: ``ClientConfig()``); the keyword
+    settings below override single fields of it, so
+    ``OnchainEarnClient(creds, timeout=3)`` and
+    ``OnchainEarnClient(creds, ClientConfig(timeout=3))`` are the same client.
+
     Args:
         credentials: The API key to sign with.
-        base_url: REST host, e.g. ``HOST_WWW``, ``HOST_EEA``, ``HOST_US``.
-        demo: Send ``x-simulated-trading: 1`` (demo-trading keys only).
+        config: The settings (see ``ClientConfig`` for each one's meaning).
         session: An aiohttp session to use instead of creating one.
-        timeout: Seconds to wait for each answer.
-        max_retries: Re-sends allowed for retryable failures (reads; trades only when
-            they surely did not execute).
-        backoff: Base of the exponential backoff between retries, in seconds.
-        rate_limit: Pace requests per (user id, endpoint) inside the client. Turn off
-            only when the caller paces itself.
-        limiter: The limiter backend (default: the process-wide in-process limiter of
-            the running event loop, shared by every client of the same user id,
-            resolved at the first request; or a ``RedisLimiter``).
-        pool_size: Connections kept by an owned session.
+        limiter: The limiter backend (default: the in-process limiter of the running
+            event loop, shared by every client of the same user id, resolved at the
+            first request; or a ``RedisLimiter``).
         journal: Async callback awaited with a ``TradeEvent`` before each trade is
             sent and after its outcome is known.
-        tag_prefix: Prefix (0-6 letters/digits) of the tags generated for purchases.
-        reconcile_timeout: How long to look for a trade whose outcome is unknown
-            before raising ``OrderOutcomeUnknownError``, in seconds.
-        reconcile_interval: Pause between two looks, in seconds.
+        base_url: Overrides ``config.base_url``.
+        demo: Overrides ``config.demo``.
+        timeout: Overrides ``config.timeout``.
+        max_retries: Overrides ``config.retry.max_retries``.
+        backoff: Overrides ``config.retry.backoff``.
+        rate_limit: Overrides ``config.rate_limit``.
+        pool_size: Overrides ``config.pool_size``.
+        tag_prefix: Overrides ``config.tag_prefix``.
+        reconcile_timeout: Overrides ``config.reconcile_timeout``.
+        reconcile_interval: Overrides ``config.reconcile_interval``.
+
+    Raises:
+        TypeError: ``credentials`` is not a ``Credentials``.
+        ValueError: A setting is out of range (the message names it).
     """
 
     def __init__(
         self,
         credentials: Credentials,
+        config: ClientConfig | None = None,
         *,
-        base_url: str = C.DEFAULT_BASE_URL,
-        demo: bool = False,
         session: aiohttp.ClientSession | None = None,
-        timeout: float = C.DEFAULT_TIMEOUT,
-        max_retries: int = C.DEFAULT_MAX_RETRIES,
-        backoff: float = C.DEFAULT_BACKOFF,
-        rate_limit: bool = True,
         limiter: RateLimiter | None = None,
-        pool_size: int = C.DEFAULT_POOL_SIZE,
         journal: Journal | None = None,
-        tag_prefix: str = "",
-        reconcile_timeout: float = C.DEFAULT_RECONCILE_TIMEOUT,
-        reconcile_interval: float = C.DEFAULT_RECONCILE_INTERVAL,
+        base_url: str | None = None,
+        demo: bool | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        backoff: float | None = None,
+        rate_limit: bool | None = None,
+        pool_size: int | None = None,
+        tag_prefix: str | None = None,
+        reconcile_timeout: float | None = None,
+        reconcile_interval: float | None = None,
     ) -> None:
         if not isinstance(credentials, Credentials):
             raise TypeError("credentials must be an okx_onchain_earn.Credentials")
-        _seconds("timeout", timeout, zero=False)
-        _count("max_retries", max_retries, minimum=0)
-        _seconds("backoff", backoff, zero=True)
-        _seconds("reconcile_timeout", reconcile_timeout, zero=True)
-        _seconds("reconcile_interval", reconcile_interval, zero=False)
-        # aiohttp reads a pool limit of 0 as "unlimited".
-        _count("pool_size", pool_size, minimum=1)
-        new_tag(tag_prefix)  # validates the prefix now rather than at the first purchase
-        self._tag_prefix = tag_prefix
+        if config is None:
+            config = ClientConfig()
+        elif not isinstance(config, ClientConfig):
+            raise TypeError("config must be an okx_onchain_earn.ClientConfig")
+        overrides = {
+            k: v
+            for k, v in (
+                ("base_url", base_url),
+                ("demo", demo),
+                ("timeout", timeout),
+                ("max_retries", max_retries),
+                ("backoff", backoff),
+                ("rate_limit", rate_limit),
+                ("pool_size", pool_size),
+                ("tag_prefix", tag_prefix),
+                ("reconcile_timeout", reconcile_timeout),
+                ("reconcile_interval", reconcile_interval),
+            )
+            if v is not None
+        }
+        if overrides:
+            config = config.replace(**overrides)
+        self._config = config
         self._credentials = credentials
-        self._base_url = _base_url(base_url)
-        self._demo = demo
         self._transport = Transport(
             credentials,
-            base_url=self._base_url,
-            demo=demo,
+            base_url=config.base_url,
+            demo=config.demo,
             session=session,
-            timeout=timeout,
-            max_retries=max_retries,
-            backoff=backoff,
+            timeout=config.timeout,
+            retry=config.retry,
             limiter=limiter,
-            rate_limit=rate_limit,
-            pool_size=pool_size,
+            rate_limit=config.rate_limit,
+            pool_size=config.pool_size,
         )
         self._trades = TradeGuard(
             self,
             journal=journal,
-            reconcile_timeout=reconcile_timeout,
-            reconcile_interval=reconcile_interval,
+            reconcile_timeout=config.reconcile_timeout,
+            reconcile_interval=config.reconcile_interval,
             lifecycle=self._transport.lifecycle,
         )
 
+    @property
+    def config(self) -> ClientConfig:
+        """The settings this client runs with."""
+        return self._config
+
     def __repr__(self) -> str:
         return (
-            f"OnchainEarnClient({self._credentials!r}, base_url={self._base_url!r},"
-            f" demo={self._demo})"
+            f"OnchainEarnClient({self._credentials!r}, base_url={self._config.base_url!r},"
+            f" demo={self._config.demo})"
         )
 
     async def __aenter__(self) -> OnchainEarnClient:
@@ -258,7 +236,7 @@ class OnchainEarnClient:
     @property
     def base_url(self) -> str:
         """The REST host requests go to."""
-        return self._base_url
+        return self._config.base_url
 
     @property
     def stats(self) -> ClientStats:
@@ -342,7 +320,7 @@ class OnchainEarnClient:
         body["investData"] = [item.to_wire() for item in invest_data]
         if term is not None:
             body["term"] = _term(term)
-        tag = _tag(tag) or new_tag(self._tag_prefix)
+        tag = _tag(tag) or new_tag(self._config.tag_prefix)
         body["tag"] = tag
         raw = _ENCODE(body)
 

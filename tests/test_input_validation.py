@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from okx_onchain_earn import Credentials, OnchainEarnClient
+from okx_onchain_earn import ClientConfig, Credentials, OnchainEarnClient
 
 NAN = math.nan
 INF = math.inf
@@ -19,7 +19,8 @@ INF = math.inf
         *(
             ({option: bad}, option)
             for option in ("timeout", "backoff", "reconcile_timeout", "reconcile_interval")
-            for bad in (NAN, INF, -INF, "1", None)
+            # None is not here: for the client it means "as in the config".
+            for bad in (NAN, INF, -INF, "1")
         ),
         ({"pool_size": 0}, "pool_size"),
         ({"pool_size": -3}, "pool_size"),
@@ -42,6 +43,13 @@ def test_client_rejects_options_at_construction(
 ) -> None:
     with pytest.raises(ValueError, match=name):
         OnchainEarnClient(creds, rate_limit=False, **kwargs)
+    config_kwargs = dict(kwargs)
+    if "max_retries" in config_kwargs or "backoff" in config_kwargs:
+        with pytest.raises(ValueError, match=name):
+            ClientConfig().replace(**config_kwargs)
+    else:
+        with pytest.raises(ValueError, match=name):
+            ClientConfig(**config_kwargs)
 
 
 @pytest.mark.parametrize(
