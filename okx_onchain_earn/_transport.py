@@ -1,8 +1,13 @@
-"""The request pipeline: build → sign → pace → send → decode → error → retry.
+"""The request pipeline: sign → pace → send → read → retry policy.
 
 Data flows one way. The client's endpoint methods only validate their arguments and
-hand a query or body to ``Transport.call``; everything that touches the network
-lives here.
+hand an endpoint row, a query or body and a decoder to ``Transport.call``. Here each
+attempt is signed (after its permit, so a long wait cannot age the timestamp), paced,
+sent once on the wire and counted, and its answer read by ``_answer.read_answer``
+(pure: bytes in, rows or a typed error out). A failed attempt goes to one place,
+``Transport._call``: a trade that may have reached OKX becomes an unknown outcome
+(reconciled by the trading layer, never re-sent); anything else goes to the
+``RetryPolicy``, which decides retry, delay, clock resync and limiter penalty.
 """
 
 from __future__ import annotations
@@ -12,16 +17,16 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, NoReturn, TypedDict, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 from urllib.parse import quote
-from weakref import WeakKeyDictionary
 
 import aiohttp
 import msgspec
-from aiolimiter import AsyncLimiter
 from yarl import URL
 
 from . import _constants as C
+from ._answer import EXCERPT, read_answer
+from ._hosts import HostState, host_state, key_id
 from ._lifecycle import Lifecycle
 from .auth import Credentials, format_timestamp
 from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
@@ -36,8 +41,6 @@ from .errors import (
     RateLimitError,
     RequestTimeoutError,
     ResponseDecodeError,
-    TimestampError,
-    error_for_code,
 )
 from .models import PageDecoder
 
@@ -51,22 +54,6 @@ log = logging.getLogger("okx_onchain_earn")
 
 T = TypeVar("T")
 
-
-class _LooseEnvelope(msgspec.Struct):
-    """The envelope read as leniently as possible, for answers the typed decoder refused.
-
-    ``code`` may be an integer (``{"code":50011}``); ``msg`` and ``data`` are kept as
-    raw JSON and read separately, so a malformed one cannot hide the code.
-    """
-
-    code: str | int | None = None
-    msg: msgspec.Raw = msgspec.Raw(b"")
-    data: msgspec.Raw = msgspec.Raw(b"")
-
-
-_LOOSE_DECODER = msgspec.json.Decoder(_LooseEnvelope)
-# How much of an unreadable body errors quote.
-_EXCERPT = 100
 # OKX's clock, in ms since the epoch, is believed between 2020-01-01 and 2200-01-01.
 _MIN_SERVER_MS = 1_577_836_800_000
 _MAX_SERVER_MS = 7_258_118_400_000
@@ -83,16 +70,6 @@ class _ConfigRow(msgspec.Struct, gc=False):
 _TIME_DECODER = PageDecoder(_TimeRow)
 _CONFIG_DECODER = PageDecoder(_ConfigRow)
 
-# Clock offsets learnt per host, so every client of a host benefits from one resync.
-_CLOCK_OFFSETS: dict[str, float] = {}
-# Public endpoints are limited per IP: one leaky bucket per (event loop, host, endpoint)
-# for the whole process. See _ip_limiter for its size.
-_IP_LIMITERS: WeakKeyDictionary[
-    asyncio.AbstractEventLoop, dict[tuple[str, str], AsyncLimiter]
-] = WeakKeyDictionary()
-# User ids learnt per API key (the key itself is only a dictionary key, never logged).
-_UID_CACHE: dict[str, str] = {}
-
 
 def encode_query(params: Mapping[str, str | None]) -> str:
     """Percent-encodes query parameters in the order given, dropping ``None``.
@@ -105,22 +82,6 @@ def encode_query(params: Mapping[str, str | None]) -> str:
         for k, v in params.items()
         if v is not None
     )
-
-
-def _ip_limiter(host: str, endpoint: Endpoint) -> AsyncLimiter:
-    """The process-wide bucket for a public (per-IP) endpoint of one host.
-
-    A leaky bucket lets its capacity through at once and refills continuously, so any
-    window can see up to twice its capacity; a capacity under half the limit keeps
-    every window under it. These calls are rare (a clock resync after a 50102) but
-    can come all at once from a fleet whose clock stepped.
-    """
-    per_loop = _IP_LIMITERS.setdefault(asyncio.get_running_loop(), {})
-    bucket = per_loop.get((host, endpoint.name))
-    if bucket is None:
-        capacity = max(1, (endpoint.limit - 1) // 2)
-        bucket = per_loop[(host, endpoint.name)] = AsyncLimiter(capacity, endpoint.window)
-    return bucket
 
 
 @dataclass(slots=True)
@@ -144,25 +105,6 @@ class ClientStats:
 
 class _RequestOptions(TypedDict, total=False):
     timeout: aiohttp.ClientTimeout
-
-
-class _Retry(Exception):
-    """Internal: the attempt failed in a way that allows another one."""
-
-    def __init__(self, error: OkxError, *, pause: bool = True) -> None:
-        self.error = error
-        self.pause = pause
-
-
-def _retry(error: OkxError, cause: BaseException | None) -> _Retry:
-    if cause is not None:
-        error.__cause__ = cause
-    return _Retry(error)
-
-
-def _excerpt(raw: bytes) -> str:
-    text = raw[:_EXCERPT].decode("utf-8", "replace")
-    return text + "…" if len(raw) > _EXCERPT else text
 
 
 def _unknown(endpoint: Endpoint, error: OkxError) -> OrderOutcomeUnknownError:
@@ -208,33 +150,31 @@ def _middlewares(session: aiohttp.ClientSession) -> tuple[aiohttp.ClientMiddlewa
     return (*own, _OneSend())
 
 
-def _after_sending(
-    endpoint: Endpoint, error: OkxError, cause: BaseException | None
-) -> OrderOutcomeUnknownError | _Retry:
-    """What a failure after the request may have reached OKX becomes.
-
-    A read is simply re-sent. A trade is never re-sent blindly: its outcome is unknown,
-    and the trading layer reconciles it by reading the orders back.
-    """
-    if not endpoint.is_trade:
-        return _retry(error, cause)
-    unknown = _unknown(endpoint, error)
-    if cause is not None:
-        unknown.__cause__ = cause
-    return unknown
+def _may_have_executed(error: OkxError) -> bool:
+    """True when a trade that failed this way may still have executed on OKX."""
+    if isinstance(error, OkxTransportError):
+        return error.sent  # lost answers and unreadable ones alike
+    if isinstance(error, OkxAPIError):
+        return isinstance(error, RequestTimeoutError) or error.status >= 500
+    return True
 
 
 class Transport:
-    """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``."""
+    """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``.
+
+    A transport made by ``derive`` shares its parent's session, limiter, statistics
+    and lifecycle, with its own settings (``OnchainEarnClient.with_options``).
+    """
 
     __slots__ = (
         "_base",
-        "_clock_offset",
         "_connector_limit",
         "_creds",
         "_demo",
+        "_host",
         "_limiter",
         "_owns_session",
+        "_parent",
         "_rate_limit",
         "_request_options",
         "_retry",
@@ -263,6 +203,7 @@ class Transport:
         self._demo = demo
         self._session = session
         self._owns_session = session is None
+        self._parent: Transport | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         # An owned session carries the timeout itself (cheaper than per request); an
         # injected one keeps its own settings, so each request states ours.
@@ -272,11 +213,33 @@ class Transport:
         self._retry = retry
         self._limiter = limiter if rate_limit else None
         self._rate_limit = rate_limit
-        self._clock_offset = _CLOCK_OFFSETS.get(base_url, 0.0)
+        self._host: HostState | None = None
         self._uid_lock: asyncio.Lock | None = None
         self._connector_limit = pool_size
         self.stats = ClientStats()
         self.lifecycle = Lifecycle()
+
+    def derive(
+        self, *, base_url: str, demo: bool, timeout: float, retry: RetryPolicy, rate_limit: bool
+    ) -> Transport:
+        """A transport with other settings on this one's session, limiter and state."""
+        child = Transport(
+            self._creds,
+            base_url=base_url,
+            demo=demo,
+            session=None,
+            timeout=timeout,
+            retry=retry,
+            limiter=self._limiter if rate_limit else None,
+            rate_limit=rate_limit,
+            pool_size=self._connector_limit,
+        )
+        child._parent = self._parent or self
+        child._owns_session = False
+        child._request_options = {"timeout": child._timeout}
+        child.stats = self.stats
+        child.lifecycle = self.lifecycle
+        return child
 
     # --- lifecycle --------------------------------------------------------------
 
@@ -288,6 +251,8 @@ class Transport:
         """
         if self.lifecycle.closed:
             raise ClientClosedError("the client is closed: its session is gone")
+        if self._parent is not None:
+            return self._parent.session()
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
@@ -300,38 +265,51 @@ class Transport:
         await self.lifecycle.close(self._close_session)
 
     async def _close_session(self) -> None:
-        if self._owns_session and self._session is not None:
+        if self._parent is not None:
+            await self._parent._close_session()
+        elif self._owns_session and self._session is not None:
             await self._session.close()
             self._session = None
+
+    def host(self) -> HostState:
+        """What this transport shares with every client of its host (running loop)."""
+        if self._host is None:
+            self._host = host_state(self._base)
+        return self._host
 
     @property
     def clock_offset(self) -> float:
         """Seconds added to local time to get OKX's time (learnt on 50102)."""
-        return self._clock_offset
+        try:
+            return self.host().clock_offset
+        except RuntimeError:  # no running loop: nothing learnt in it yet
+            return 0.0
 
     # --- user id ----------------------------------------------------------------
 
     async def uid(self) -> str:
         """The OKX user id of this key: from the credentials, or asked once and cached.
 
-        The lookup (``GET /api/v5/account/config``) is paced per API key, since the
-        user id it would be keyed by is not known yet.
+        The lookup (``GET /api/v5/account/config``) is paced under a hash of the whole
+        API key, since the user id it would be keyed by is not known yet.
         """
         if self._creds.uid is not None:
             return self._creds.uid
-        cached = _UID_CACHE.get(self._creds.api_key)
+        host = self.host()
+        cached = host.uid(self._creds.api_key)
         if cached is not None:
             return cached
         if self._uid_lock is None:
             self._uid_lock = asyncio.Lock()
         async with self._uid_lock:
-            cached = _UID_CACHE.get(self._creds.api_key)
+            cached = host.uid(self._creds.api_key)
             if cached is None:
-                key_id = "key:" + self._creds.api_key[:8]
-                rows = await self._call(ACCOUNT_CONFIG, _CONFIG_DECODER, "", b"", key_id)
-                if not rows:
+                pacing_key = key_id(self._creds.api_key)
+                rows = await self._call(ACCOUNT_CONFIG, _CONFIG_DECODER, "", b"", pacing_key)
+                if not rows or not rows[0].uid:
                     raise OkxError("GET /api/v5/account/config returned no user id")
-                cached = _UID_CACHE[self._creds.api_key] = rows[0].uid
+                cached = rows[0].uid
+                host.remember_uid(self._creds.api_key, cached)
             return cached
 
     # --- the pipeline -----------------------------------------------------------
@@ -342,6 +320,8 @@ class Transport:
         decoder: PageDecoder[T],
         query: str = "",
         body: bytes = b"",
+        *,
+        timeout: float | None = None,
     ) -> list[T]:
         """Sends one request through the whole pipeline and returns ``data``.
 
@@ -350,10 +330,11 @@ class Transport:
             decoder: The envelope decoder for this endpoint's models.
             query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
+            timeout: Seconds to wait for this call's answers, instead of the client's.
         """
         with self.lifecycle.call():
             uid = await self.uid() if self._rate_limit else ""
-            return await self._call(endpoint, decoder, query, body, uid)
+            return await self._call(endpoint, decoder, query, body, uid, timeout)
 
     def limiter(self) -> RateLimiter | None:
         """The limiter in use: the one given, else the running loop's shared one."""
@@ -372,39 +353,51 @@ class Transport:
         query: str,
         body: bytes,
         uid: str,
+        timeout: float | None = None,
     ) -> list[T]:
         path = f"{endpoint.path}?{query}" if query else endpoint.path
         url = URL(self._base + path, encoded=True)
+        options = self._request_options
+        if timeout is not None:
+            options = {"timeout": aiohttp.ClientTimeout(total=timeout)}
+        host = self.host()
+        limiter = self.limiter() if endpoint.is_private else None
         resynced = False
         attempt = 0
         while True:
-            signed_with = self._clock_offset
+            signed_with = host.clock_offset
             try:
-                return await self._attempt(endpoint, decoder, url, path, body, uid)
-            except _Retry as retry:
-                error = retry.error
-                if isinstance(error, TimestampError) and error.code == "50102":
+                return await self._attempt(endpoint, decoder, url, path, body, uid, options)
+            except OkxError as error:
+                sent = not (isinstance(error, OkxTransportError) and not error.sent)
+                if endpoint.is_trade and sent and _may_have_executed(error):
+                    # Never re-sent, whatever the policy: the trading layer reconciles.
+                    raise _unknown(endpoint, error) from error
+                if isinstance(error, RateLimitError):
+                    self.stats.rate_limited += 1
+                decision = self._retry.decide(
+                    endpoint, error, sent=sent, attempt=attempt + 1, paced=limiter is not None
+                )
+                if decision.penalize and limiter is not None:
+                    limiter.penalize(uid, endpoint)
+                if decision.resync_clock:
                     if resynced:
-                        raise error from None
+                        raise
                     resynced = True
-                    learnt = _CLOCK_OFFSETS.get(self._base, signed_with)
-                    if learnt != signed_with:
-                        # Another client of this host resynced since we signed: use
-                        # its offset rather than ask OKX's clock again.
-                        self._clock_offset = learnt
-                    else:
+                    if host.clock_offset == signed_with:
                         await self.sync_clock()
+                    # else another client of this host resynced since we signed.
                     continue
-                if attempt >= self._retry.max_retries:
-                    raise error from error.__cause__
+                # max_retries bounds any policy, even one that always says retry.
+                if not decision.retry or attempt >= self._retry.max_retries:
+                    raise
                 attempt += 1
                 self.stats.retries += 1
-                if retry.pause:
-                    await asyncio.sleep(self._retry.delay(attempt))
                 log.debug("retrying %s (attempt %d): %s", endpoint.name, attempt, error)
+                await asyncio.sleep(decision.delay)  # even 0: let the loop breathe
 
     def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        ts = format_timestamp(time.time() + self._clock_offset)
+        ts = format_timestamp(time.time() + self.clock_offset)
         creds = self._creds
         headers = {
             "OK-ACCESS-KEY": creds.api_key,
@@ -425,14 +418,16 @@ class Transport:
         path: str,
         body: bytes,
         uid: str,
+        options: _RequestOptions,
     ) -> list[T]:
+        """One attempt: permit, sign, send, read. Raises an ``OkxError`` on failure."""
         name = endpoint.name
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
         try:
             if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
-                await _ip_limiter(self._base, endpoint).acquire()
+                await self.host().ip_limiter(endpoint).acquire()
             if session.closed:
                 # aiohttp would refuse before sending anything: surely not executed.
                 raise OkxConnectionError(
@@ -440,11 +435,11 @@ class Transport:
                     endpoint=name,
                     sent=False,
                 )
-            raw, status = await self._send(endpoint, session, url, path, body)
+            raw, status = await self._send(endpoint, session, url, path, body, options)
         finally:
             if permit is not None:
                 permit.release()
-        return self._decode(endpoint, decoder, raw, status, uid)
+        return read_answer(endpoint, decoder, raw, status)
 
     async def _send(
         self,
@@ -453,8 +448,9 @@ class Transport:
         url: URL,
         path: str,
         body: bytes,
+        options: _RequestOptions,
     ) -> tuple[bytes, int]:
-        """One send on the wire, counted; every failure becomes an ``OkxError``."""
+        """One send on the wire, counted; every failure becomes an ``OkxTransportError``."""
         name = endpoint.name
         stats = self.stats
         stats.requests += 1
@@ -470,156 +466,26 @@ class Transport:
                 middlewares=_middlewares(session),
                 # An injected session may raise on 4xx/5xx: every answer is read here.
                 raise_for_status=False,
-                **self._request_options,
+                **options,
             ) as resp:
                 return await resp.read(), resp.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Nothing reached OKX: safe to retry reads and trades alike.
-            err = OkxConnectionError(
+            raise OkxConnectionError(
                 f"cannot connect for {name}: {exc}", endpoint=name, sent=False
-            )
-            raise _retry(err, exc) from exc
+            ) from exc
         except (TimeoutError, aiohttp.ServerTimeoutError) as exc:
-            timeout = OkxTimeoutError(
-                f"{name}: no answer within {self._timeout.total} s", endpoint=name
-            )
-            raise _after_sending(endpoint, timeout, exc) from exc
+            total = options.get("timeout", self._timeout).total
+            raise OkxTimeoutError(f"{name}: no answer within {total} s", endpoint=name) from exc
         except aiohttp.ClientError as exc:
             # The request may have reached OKX before the connection broke.
-            lost = OkxConnectionError(f"{name}: connection lost ({exc!r})", endpoint=name)
-            raise _after_sending(endpoint, lost, exc) from exc
+            raise OkxConnectionError(
+                f"{name}: connection lost ({exc!r})", endpoint=name
+            ) from exc
         except Exception as exc:
             # Anything else (from aiohttp, the event loop, an injected session's own
-            # middleware) may come after the request left: never a bare exception,
-            # and never a guess about a trade.
-            failed = OkxTransportError(f"{name}: request failed ({exc!r})", endpoint=name)
-            failed.__cause__ = exc
-            if endpoint.is_trade:
-                raise _unknown(endpoint, failed) from exc
-            raise failed from exc
-
-    def _decode(
-        self,
-        endpoint: Endpoint,
-        decoder: PageDecoder[T],
-        raw: bytes,
-        status: int,
-        uid: str,
-    ) -> list[T]:
-        """The ``data`` of a success; raises the error any other answer means.
-
-        Nothing but an ``OkxError`` (or ``_Retry``) leaves here: every way of failing
-        to read a body (msgspec errors, invalid UTF-8, ``RecursionError``, a model's own
-        ``ValueError``, ``OverflowError`` or ``decimal.InvalidOperation``) is caught.
-        """
-        if status == 429:
-            self._refused(endpoint, raw, uid)
-        try:
-            env = decoder.decode(raw)
-        except Exception as exc:
-            return self._decode_loose(endpoint, decoder, raw, status, uid, exc)
-        if env.code == "0":
-            if endpoint.is_trade and not env.data:
-                self._unreadable(endpoint, raw, status, "success without an order", None)
-            return env.data
-        self._failed(endpoint, env.code, env.msg, env.data, status, uid)
-
-    def _decode_loose(
-        self,
-        endpoint: Endpoint,
-        decoder: PageDecoder[T],
-        raw: bytes,
-        status: int,
-        uid: str,
-        typed_error: Exception,
-    ) -> list[T]:
-        """The slow path, for answers the typed decoder refused."""
-        try:
-            env = _LOOSE_DECODER.decode(raw)
-        except Exception:
-            env = None
-        code = env.code if env is not None else None
-        if isinstance(code, int):
-            code = str(code)
-        if env is None or not code:
-            self._unreadable(endpoint, raw, status, "not an OKX envelope", typed_error)
-        if code != "0":
-            self._failed(endpoint, code, _text(env.msg), _loads(env.data), status, uid)
-        try:
-            data: list[T] = decoder.decode_data(env.data) if env.data else []
-        except Exception as exc:
-            self._unreadable(endpoint, raw, status, f"unexpected data: {exc}", exc)
-        if endpoint.is_trade and not data:
-            self._unreadable(endpoint, raw, status, "success without an order", None)
-        return data
-
-    def _unreadable(
-        self, endpoint: Endpoint, raw: bytes, status: int, why: str, cause: Exception | None
-    ) -> NoReturn:
-        """Raises what an answer that cannot be read means for this endpoint."""
-        name = endpoint.name
-        excerpt = _excerpt(raw)
-        err = ResponseDecodeError(
-            f"{name}: cannot read the answer (HTTP {status}): {why}; body: {excerpt!r}",
-            endpoint=name,
-            status=status,
-            excerpt=excerpt,
-        )
-        err.__cause__ = cause
-        if endpoint.is_trade:
-            # A 200 we cannot read may well acknowledge an executed order, and even an
-            # odd error page may come after OKX acted: reconcile, never guess.
-            raise _unknown(endpoint, err)
-        if status >= 500:
-            # A gateway's error page: the same read may well succeed next time.
-            raise _Retry(err)
-        raise err
-
-    def _refused(self, endpoint: Endpoint, raw: bytes, uid: str) -> NoReturn:
-        """HTTP 429, whatever its body says (text, HTML, or any code): a rate limit."""
-        code, msg = "", ""
-        try:
-            env = _LOOSE_DECODER.decode(raw)
-        except Exception:
-            env = None
-        if env is not None:
-            code = str(env.code) if env.code not in (None, "", 0, "0") else ""
-            msg = _text(env.msg)
-        if not msg:
-            msg = f"Too Many Requests ({_excerpt(raw)!r})" if raw else "Too Many Requests"
-        error = RateLimitError(code, msg, status=429, endpoint=endpoint.name)
-        self._failed(endpoint, code, msg, None, 429, uid, error)
-
-    def _failed(
-        self,
-        endpoint: Endpoint,
-        code: str,
-        msg: str,
-        data: Any,
-        status: int,
-        uid: str,
-        error: OkxAPIError | None = None,
-    ) -> NoReturn:
-        """Raises what an answer with a code other than ``"0"`` means."""
-        name = endpoint.name
-        if error is None:
-            error = error_for_code(code, msg, status=status, endpoint=name, data=data)
-        log.debug("%s answered code %s (HTTP %d)", name, code, status)
-        if isinstance(error, RateLimitError):
-            self.stats.rate_limited += 1
-            if self._limiter is not None and endpoint.is_private:
-                self._limiter.penalize(uid, endpoint)
-                # The limiter now holds the key for a window: no extra backoff.
-                raise _Retry(error, pause=False)
-            raise _Retry(error)
-        if isinstance(error, TimestampError) and code == "50102":
-            raise _Retry(error, pause=False)
-        if isinstance(error, RequestTimeoutError) or status >= 500:
-            # OKX may have acted: a trade's outcome is unknown, a read is re-sent.
-            raise _after_sending(endpoint, error, None)
-        if error.retryable:
-            raise _Retry(error)
-        raise error
+            # middleware) may come after the request left: never a bare exception.
+            raise OkxTransportError(f"{name}: request failed ({exc!r})", endpoint=name) from exc
 
     async def sync_clock(self) -> float:
         """Learns OKX's clock offset from ``GET /api/v5/public/time`` and keeps it.
@@ -628,14 +494,15 @@ class Transport:
             ResponseDecodeError: The answer holds no plausible time (no row, not a
                 millisecond count, before 2020 or after 2200); nothing is kept.
         """
+        host = self.host()
         t0 = time.time()
         rows = await self._call(PUBLIC_TIME, _TIME_DECODER, "", b"", "")
         t1 = time.time()
         server = _server_seconds(rows)
-        self._clock_offset = _CLOCK_OFFSETS[self._base] = server - (t0 + t1) / 2
+        host.clock_offset = server - (t0 + t1) / 2
         self.stats.clock_resyncs += 1
-        log.info("clock offset against %s is now %.3f s", self._base, self._clock_offset)
-        return self._clock_offset
+        log.info("clock offset against %s is now %.3f s", self._base, host.clock_offset)
+        return host.clock_offset
 
 
 def _server_seconds(rows: list[_TimeRow]) -> float:
@@ -647,7 +514,7 @@ def _server_seconds(rows: list[_TimeRow]) -> float:
         ms = int(text)
         if _MIN_SERVER_MS <= ms < _MAX_SERVER_MS:
             return ms / 1000
-    excerpt = repr(text[:_EXCERPT]) if rows else "no row"
+    excerpt = repr(text[:EXCERPT]) if rows else "no row"
     raise ResponseDecodeError(
         f"{PUBLIC_TIME.name}: OKX's time answer is not a plausible millisecond"
         f" timestamp: {excerpt}; the clock offset was not changed",
@@ -655,26 +522,3 @@ def _server_seconds(rows: list[_TimeRow]) -> float:
         status=200,
         excerpt=excerpt,
     )
-
-
-def _text(raw: msgspec.Raw) -> str:
-    """A raw JSON ``msg`` as text: a string as is, anything else as its JSON."""
-    if not raw:
-        return ""
-    try:
-        value = msgspec.json.decode(raw)
-    except Exception:
-        value = None
-    if isinstance(value, str):
-        return value
-    return bytes(raw)[:_EXCERPT].decode("utf-8", "replace") if value is not None else ""
-
-
-def _loads(raw: msgspec.Raw) -> Any:
-    """A raw JSON ``data`` as Python objects, or ``None`` when it cannot be read."""
-    if not raw:
-        return None
-    try:
-        return msgspec.json.decode(raw)
-    except Exception:
-        return None

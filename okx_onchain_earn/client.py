@@ -9,14 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import msgspec
 
 from ._transport import ClientStats, Transport, encode_query
 from .auth import Credentials
-from .config import ClientConfig
+from .config import ClientConfig, _seconds
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .errors import OrderOutcomeUnknownError
 from .models import (
@@ -43,6 +43,30 @@ _HISTORY = page_decoder(HistoryOrder)
 _ENCODE = msgspec.json.Encoder().encode
 
 
+# Request bodies: the field order is the order OKX documents, and the bytes encoded
+# are the bytes signed and sent.
+class _PurchaseBody(msgspec.Struct, rename="camel", omit_defaults=True):
+    product_id: str
+    invest_data: list[dict[str, str]]
+    term: str | None = None
+    tag: str | None = None
+
+
+class _RedeemBody(msgspec.Struct, rename="camel"):
+    ord_id: str
+    protocol_type: str
+    allow_early_redeem: bool
+
+
+class _CancelBody(msgspec.Struct, rename="camel"):
+    ord_id: str
+    protocol_type: str
+
+
+def _timeout(timeout: float | None) -> float | None:
+    return None if timeout is None else _seconds("timeout", timeout, zero=False)
+
+
 def _text(name: str, value: str | None, *, required: bool = False) -> str | None:
     if value is None:
         if required:
@@ -51,6 +75,12 @@ def _text(name: str, value: str | None, *, required: bool = False) -> str | None
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise ValueError(f"{name} must be a non-empty string without spaces, got {value!r}")
     return value
+
+
+def _required(name: str, value: str) -> str:
+    checked = _text(name, value, required=True)
+    assert checked is not None
+    return checked
 
 
 def _product_filters(
@@ -192,6 +222,37 @@ class OnchainEarnClient:
         """The settings this client runs with."""
         return self._config
 
+    def with_options(self, **changes: Any) -> OnchainEarnClient:
+        """A client with some settings changed, sharing this one's session, limiter,
+        journal, statistics and lifecycle (closing either closes both).
+
+        ``changes`` are ``ClientConfig`` fields (``max_retries`` and ``backoff`` too)::
+
+            fast = client.with_options(timeout=2, max_retries=0)
+
+        Raises:
+            ValueError: A setting is out of range.
+        """
+        config = self._config.replace(**changes) if changes else self._config
+        derived = object.__new__(OnchainEarnClient)
+        derived._config = config
+        derived._credentials = self._credentials
+        derived._transport = self._transport.derive(
+            base_url=config.base_url,
+            demo=config.demo,
+            timeout=config.timeout,
+            retry=config.retry,
+            rate_limit=config.rate_limit,
+        )
+        derived._trades = TradeGuard(
+            derived,
+            journal=self._trades.journal,
+            reconcile_timeout=config.reconcile_timeout,
+            reconcile_interval=config.reconcile_interval,
+            lifecycle=derived._transport.lifecycle,
+        )
+        return derived
+
     def __repr__(self) -> str:
         return (
             f"OnchainEarnClient({self._credentials!r}, base_url={self._config.base_url!r},"
@@ -278,10 +339,15 @@ class OnchainEarnClient:
         product_id: str | None = None,
         protocol_type: str | None = None,
         ccy: str | None = None,
+        timeout: float | None = None,
     ) -> list[Offer]:
-        """Lists On-chain earn products (``GET /api/v5/finance/staking-defi/offers``)."""
+        """Lists On-chain earn products (``GET /api/v5/finance/staking-defi/offers``).
+
+        Every endpoint method takes ``timeout``: seconds to wait for each answer of
+        this call, instead of the client's ``config.timeout``.
+        """
         query = encode_query(_product_filters(product_id, protocol_type, ccy))
-        return await self._transport.call(OFFERS, _OFFERS, query)
+        return await self._transport.call(OFFERS, _OFFERS, query, timeout=_timeout(timeout))
 
     async def purchase(
         self,
@@ -290,6 +356,7 @@ class OnchainEarnClient:
         invest_data: Sequence[InvestData],
         term: str | int | None = None,
         tag: str | None = None,
+        timeout: float | None = None,
     ) -> OrderAck:
         """Invests in a product (``POST /api/v5/finance/staking-defi/purchase``).
 
@@ -311,26 +378,37 @@ class OnchainEarnClient:
                 no order with the tag showed up within ``reconcile_timeout``. It was not
                 re-sent; ``.tag`` and ``.checked`` say what to look for.
         """
-        body: dict[str, object] = {"productId": _text("product_id", product_id, required=True)}
+        product = _text("product_id", product_id, required=True)
+        assert product is not None
         if isinstance(invest_data, InvestData) or not invest_data:
             raise ValueError("invest_data must be a non-empty list of InvestData")
         for item in invest_data:
             if not isinstance(item, InvestData):
                 raise ValueError(f"invest_data items must be InvestData, got {item!r}")
-        body["investData"] = [item.to_wire() for item in invest_data]
-        if term is not None:
-            body["term"] = _term(term)
+        wait = _timeout(timeout)
         tag = _tag(tag) or new_tag(self._config.tag_prefix)
-        body["tag"] = tag
-        raw = _ENCODE(body)
+        request = _PurchaseBody(
+            product_id=product,
+            invest_data=[item.to_wire() for item in invest_data],
+            term=None if term is None else _term(term),
+            tag=tag,
+        )
+        raw = _ENCODE(request)
+        body: dict[str, object] = msgspec.to_builtins(request)
 
         async def send() -> OrderAck:
-            return self._ack(await self._transport.call(PURCHASE, _ACK, body=raw), "purchase")
+            rows = await self._transport.call(PURCHASE, _ACK, body=raw, timeout=wait)
+            return self._ack(rows, "purchase")
 
         return await self._trades.run("purchase", body, send, tag=tag, product_id=product_id)
 
     async def redeem(
-        self, *, ord_id: str, protocol_type: str = "defi", allow_early_redeem: bool = False
+        self,
+        *,
+        ord_id: str,
+        protocol_type: str = "defi",
+        allow_early_redeem: bool = False,
+        timeout: float | None = None,
     ) -> OrderAck:
         """Redeems an order (``POST /api/v5/finance/staking-defi/redeem``).
 
@@ -347,14 +425,16 @@ class OnchainEarnClient:
             OrderOutcomeUnknownError: The request may have executed and the order does
                 not show that it did. It was not re-sent.
         """
-        body: dict[str, object] = {
-            "ordId": _text("ord_id", ord_id, required=True),
-            "protocolType": _text("protocol_type", protocol_type, required=True),
-            "allowEarlyRedeem": bool(allow_early_redeem),
-        }
-        return await self._trade(REDEEM, body)
+        request = _RedeemBody(
+            ord_id=_required("ord_id", ord_id),
+            protocol_type=_required("protocol_type", protocol_type),
+            allow_early_redeem=bool(allow_early_redeem),
+        )
+        return await self._trade(REDEEM, request, request.ord_id, _timeout(timeout))
 
-    async def cancel(self, *, ord_id: str, protocol_type: str = "defi") -> OrderAck:
+    async def cancel(
+        self, *, ord_id: str, protocol_type: str = "defi", timeout: float | None = None
+    ) -> OrderAck:
         """Cancels a purchase or redemption (``POST /api/v5/finance/staking-defi/cancel``).
 
         The order's state is read first (one paced ``orders-active`` read): if the
@@ -366,20 +446,26 @@ class OnchainEarnClient:
             OrderOutcomeUnknownError: The request may have executed and the order does
                 not show that it did. It was not re-sent.
         """
-        body: dict[str, object] = {
-            "ordId": _text("ord_id", ord_id, required=True),
-            "protocolType": _text("protocol_type", protocol_type, required=True),
-        }
-        return await self._trade(CANCEL, body)
+        request = _CancelBody(
+            ord_id=_required("ord_id", ord_id),
+            protocol_type=_required("protocol_type", protocol_type),
+        )
+        return await self._trade(CANCEL, request, request.ord_id, _timeout(timeout))
 
-    async def _trade(self, endpoint: Endpoint, body: dict[str, object]) -> OrderAck:
-        raw = _ENCODE(body)
+    async def _trade(
+        self,
+        endpoint: Endpoint,
+        request: _RedeemBody | _CancelBody,
+        ord_id: str,
+        timeout: float | None,
+    ) -> OrderAck:
+        raw = _ENCODE(request)
 
         async def send() -> OrderAck:
-            return self._ack(await self._transport.call(endpoint, _ACK, body=raw), endpoint.name)
+            rows = await self._transport.call(endpoint, _ACK, body=raw, timeout=timeout)
+            return self._ack(rows, endpoint.name)
 
-        ord_id = body["ordId"]
-        assert isinstance(ord_id, str)
+        body: dict[str, object] = msgspec.to_builtins(request)
         return await self._trades.run(endpoint.name, body, send, ord_id=ord_id)
 
     async def find_purchase(
@@ -411,6 +497,7 @@ class OnchainEarnClient:
         protocol_type: str | None = None,
         ccy: str | None = None,
         state: OrderState | str | None = None,
+        timeout: float | None = None,
     ) -> list[ActiveOrder]:
         """Lists orders in progress (``GET /api/v5/finance/staking-defi/orders-active``).
 
@@ -422,7 +509,9 @@ class OnchainEarnClient:
         query = encode_query(
             {**_product_filters(product_id, protocol_type, ccy), "state": _text("state", state)}
         )
-        return await self._transport.call(ORDERS_ACTIVE, _ACTIVE, query)
+        return await self._transport.call(
+            ORDERS_ACTIVE, _ACTIVE, query, timeout=_timeout(timeout)
+        )
 
     async def get_order_history(
         self,
@@ -433,6 +522,7 @@ class OnchainEarnClient:
         after: str | None = None,
         before: str | None = None,
         limit: int | None = None,
+        timeout: float | None = None,
     ) -> list[HistoryOrder]:
         """One page of completed orders, newest first
         (``GET /api/v5/finance/staking-defi/orders-history``).
@@ -450,7 +540,9 @@ class OnchainEarnClient:
                 "limit": _limit(limit),
             }
         )
-        return await self._transport.call(ORDERS_HISTORY, _HISTORY, query)
+        return await self._transport.call(
+            ORDERS_HISTORY, _HISTORY, query, timeout=_timeout(timeout)
+        )
 
     def iter_order_history(
         self,
@@ -463,6 +555,7 @@ class OnchainEarnClient:
         limit: int = 100,
         since: datetime | None = None,
         until: datetime | None = None,
+        timeout: float | None = None,
     ) -> OrderHistoryPager:
         """Pages through order history (see ``OrderHistoryPager``).
 
@@ -480,6 +573,7 @@ class OnchainEarnClient:
         _product_filters(product_id, protocol_type, ccy)  # fail now, not at the first page
         _text("after", after)
         _text("before", before)
+        _timeout(timeout)
 
         async def fetch(page_after: str | None, page_before: str | None) -> list[HistoryOrder]:
             return await self.get_order_history(
@@ -489,6 +583,7 @@ class OnchainEarnClient:
                 after=page_after,
                 before=page_before,
                 limit=limit,
+                timeout=timeout,
             )
 
         return OrderHistoryPager(

@@ -16,9 +16,19 @@ from typing import Any
 from yarl import URL
 
 from . import _constants as C
+from .endpoints import Endpoint
+from .errors import (
+    OkxAPIError,
+    OkxError,
+    OkxTransportError,
+    RateLimitError,
+    RequestTimeoutError,
+    ResponseDecodeError,
+    TimestampError,
+)
 from .trading import check_tag_prefix
 
-__all__ = ["ClientConfig", "RetryPolicy"]
+__all__ = ["ClientConfig", "RetryDecision", "RetryPolicy"]
 
 
 def _seconds(name: str, value: float, *, zero: bool) -> float:
@@ -61,14 +71,36 @@ def _base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """What the pipeline does after a failed attempt.
+
+    Attributes:
+        retry: Send the request again (a new attempt, with its own permit).
+        delay: Seconds to wait first.
+        resync_clock: Re-learn the host's clock before the next attempt (50102).
+        penalize: Tell the limiter that the server refused the key for its rate, so the
+            key is held for a full window.
+    """
+
+    retry: bool
+    delay: float = 0.0
+    resync_clock: bool = False
+    penalize: bool = False
+
+
+_GIVE_UP = RetryDecision(False)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryPolicy:
-    """How often, and after how long, a failed request is sent again.
+    """Which failed requests are sent again, how often, and after how long.
 
-    Which failures may be retried is not the policy's choice: reads are re-sent after
-    connection errors, rate limits and OKX's busy codes; a trade is re-sent only when it
-    surely did not execute (the connection was refused, or OKX refused it for its rate)
-    and is otherwise reconciled, never blindly re-sent.
+    The pipeline asks ``decide`` after every failed attempt. Subclass and override it
+    to change the rules (``ClientConfig(retry=MyPolicy())``). One rule is not the
+    policy's to change: a trade that may have reached OKX is never sent again: the
+    pipeline reports it as an unknown outcome and the trading layer reconciles it,
+    whatever the policy says.
 
     Attributes:
         max_retries: Re-sends allowed after the first attempt.
@@ -93,6 +125,47 @@ class RetryPolicy:
         """
         ceiling = min(self.max_backoff, self.backoff * 2.0 ** (attempt - 1))
         return ceiling / 2 + random.random() * ceiling / 2
+
+    def decide(
+        self, endpoint: Endpoint, error: OkxError, *, sent: bool, attempt: int, paced: bool
+    ) -> RetryDecision:
+        """What to do after ``error``.
+
+        Args:
+            endpoint: The endpoint called.
+            error: Why the attempt failed.
+            sent: Whether the request may have reached the server (False only when it
+                surely never left: the connection could not be made).
+            attempt: The number the next attempt would have (1 for the first re-send).
+            paced: Whether the client's limiter paces this endpoint (a penalized key
+                is then held by the limiter, with no backoff on top).
+
+        The default: a rate limit penalizes the key and is retried; a 50102 resyncs the
+        clock once; a request that never left, a read whose answer was lost, a 5xx,
+        OKX's 50004 and its busy codes are retried with backoff; nothing else is.
+        """
+        if isinstance(error, TimestampError) and error.code == "50102":
+            return RetryDecision(True, resync_clock=True)
+        over = attempt > self.max_retries
+        if isinstance(error, RateLimitError):
+            if over:
+                return RetryDecision(False, penalize=paced)
+            return RetryDecision(True, 0.0 if paced else self.delay(attempt), penalize=paced)
+        if over:
+            return _GIVE_UP
+        if isinstance(error, ResponseDecodeError):
+            # A gateway's error page may well be followed by a good answer.
+            retry = error.status >= 500 and not endpoint.is_trade
+        elif isinstance(error, OkxTransportError):
+            retry = not error.sent or not endpoint.is_trade
+        elif isinstance(error, OkxAPIError):
+            retry = error.retryable or (
+                not endpoint.is_trade
+                and (isinstance(error, RequestTimeoutError) or error.status >= 500)
+            )
+        else:
+            retry = False
+        return RetryDecision(True, self.delay(attempt)) if retry else _GIVE_UP
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

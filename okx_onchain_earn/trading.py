@@ -297,6 +297,12 @@ class TradeGuard:
         self._interval = reconcile_interval
         self._life = lifecycle
 
+
+    @property
+    def journal(self) -> Journal | None:
+        """The journal callback trades are recorded with."""
+        return self._journal
+
     async def run(
         self,
         endpoint: str,

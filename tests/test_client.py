@@ -29,7 +29,8 @@ from okx_onchain_earn import (
     WrongHostError,
     sign,
 )
-from okx_onchain_earn._transport import _CLOCK_OFFSETS, _UID_CACHE, encode_query
+from okx_onchain_earn._hosts import host_state, key_id
+from okx_onchain_earn._transport import encode_query
 from okx_onchain_earn.endpoints import Endpoint
 
 from .conftest import SECRET, doc_example
@@ -362,7 +363,6 @@ async def test_trade_retried_when_connect_refused(mocked: RecordingResponses, cl
 
 
 async def test_clock_resync_on_50102(mocked: RecordingResponses, creds: Credentials) -> None:
-    _CLOCK_OFFSETS.clear()
     server_ms = 4_102_444_800_000  # far from local time: the offset must be learnt
     mocked.get(f"{EARN}/offers", status=401, payload={"code": "50102", "msg": "Timestamp request expired"})
     mocked.get(f"{BASE}/api/v5/public/time", payload={"code": "0", "msg": "", "data": [{"ts": str(server_ms)}]})
@@ -376,7 +376,6 @@ async def test_clock_resync_on_50102(mocked: RecordingResponses, creds: Credenti
     # A new client of the same host starts with the learnt offset.
     async with OnchainEarnClient(creds, rate_limit=False) as c2:
         assert c2.clock_offset == pytest.approx(c.clock_offset)
-    _CLOCK_OFFSETS.clear()
 
 
 async def test_clock_resync_only_once(mocked: RecordingResponses, creds: Credentials) -> None:
@@ -386,7 +385,6 @@ async def test_clock_resync_only_once(mocked: RecordingResponses, creds: Credent
     async with OnchainEarnClient(creds, rate_limit=False) as c:
         with pytest.raises(Exception, match="50102"):
             await c.get_offers()
-    _CLOCK_OFFSETS.clear()
 
 
 class RecordingLimiter:
@@ -415,7 +413,6 @@ class RecordingLimiter:
 
 
 async def test_uid_looked_up_once_and_used_as_limiter_key(mocked: RecordingResponses) -> None:
-    _UID_CACHE.clear()
     creds = Credentials(api_key="key-without-uid-000", secret_key=SECRET, passphrase="p")
     limiter = RecordingLimiter()
     mocked.get(f"{BASE}/api/v5/account/config", payload={"code": "0", "data": [{"uid": "9001", "mainUid": "1"}]})
@@ -427,7 +424,8 @@ async def test_uid_looked_up_once_and_used_as_limiter_key(mocked: RecordingRespo
         await asyncio.gather(c.get_offers(), c.get_offers())
         await c.redeem(ord_id="1")
         assert await c.uid() == "9001"
-    assert limiter.acquired[0] == ("key:key-with", "account_config")
+    # Paced under a hash of the whole key: keys sharing a prefix stay apart.
+    assert limiter.acquired[0] == (key_id(creds.api_key), "account_config")
     assert limiter.acquired[1:] == (
         [("9001", "offers")] * 2 + [("9001", "orders_active")] + [("9001", "redeem")] * 2
     )
@@ -435,7 +433,6 @@ async def test_uid_looked_up_once_and_used_as_limiter_key(mocked: RecordingRespo
     assert limiter.penalized == [("9001", "redeem")]
     config_calls = [u for _, u, _ in sent(mocked) if u.path == "/api/v5/account/config"]
     assert len(config_calls) == 1
-    _UID_CACHE.clear()
 
 
 async def test_permit_released_when_cancelled_in_flight(mocked: RecordingResponses, creds: Credentials) -> None:
@@ -505,17 +502,19 @@ def test_client_built_before_the_event_loop(creds: Credentials) -> None:
 async def test_resync_reuses_an_offset_another_client_learnt(
     mocked: RecordingResponses, creds: Credentials
 ) -> None:
-    _CLOCK_OFFSETS.clear()
-    mocked.get(f"{EARN}/offers", status=401, payload={"code": "50102", "msg": "expired"})
+
+    def expired_meanwhile(url: URL, **kwargs: Any) -> CallbackResult:
+        host_state(BASE).clock_offset = 120.0  # another client of this host resynced meanwhile
+        return CallbackResult(status=401, payload={"code": "50102", "msg": "expired"})
+
+    mocked.get(f"{EARN}/offers", callback=expired_meanwhile)
     mocked.get(f"{EARN}/offers", payload=doc_example("offers"))
     async with OnchainEarnClient(creds, rate_limit=False) as c:
         assert c.clock_offset == 0.0
-        _CLOCK_OFFSETS[BASE] = 120.0  # another client of this host resynced meanwhile
         await c.get_offers()
         assert c.clock_offset == 120.0
     # No second look at OKX's clock: public/time was never asked.
     assert [u.path for _, u, _ in sent(mocked)] == ["/api/v5/finance/staking-defi/offers"] * 2
-    _CLOCK_OFFSETS.clear()
 
 
 async def test_public_time_is_paced_per_ip(mocked: RecordingResponses, creds: Credentials) -> None:
@@ -533,4 +532,3 @@ async def test_public_time_is_paced_per_ip(mocked: RecordingResponses, creds: Cr
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    _CLOCK_OFFSETS.clear()

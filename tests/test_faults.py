@@ -29,7 +29,7 @@ from okx_onchain_earn import (
     RateLimitError,
     ResponseDecodeError,
 )
-from okx_onchain_earn._transport import _CLOCK_OFFSETS
+from okx_onchain_earn._hosts import host_state
 from okx_onchain_earn.endpoints import PURCHASE
 from okx_onchain_earn.errors import __all__ as errors_all
 from okx_onchain_earn.models import OrderAck, page_decoder
@@ -247,36 +247,28 @@ async def test_integer_50011_with_200_is_a_rate_limit(
 async def test_bad_clock_answer_is_refused_and_not_stored(
     mocked: RecordingResponses, creds: Credentials, body: bytes
 ) -> None:
-    _CLOCK_OFFSETS.clear()
-    _CLOCK_OFFSETS[BASE] = 7.0  # a good offset learnt earlier by another client
+    host_state(BASE).clock_offset = 7.0  # a good offset learnt earlier by another client
     mocked.get(f"{EARN}/offers", status=401, payload={"code": "50102", "msg": "expired"})
     mocked.get(f"{BASE}/api/v5/public/time", body=body)
-    try:
-        async with OnchainEarnClient(creds, rate_limit=False, max_retries=0) as c:
-            with pytest.raises(ResponseDecodeError) as info:
-                await c.get_offers()
-            assert c.clock_offset == 7.0
-            assert c.stats.clock_resyncs == 0
-        assert info.value.endpoint == "public_time"
-        assert _CLOCK_OFFSETS == {BASE: 7.0}
-        # Another client of the host still signs with the good offset and works.
-        mocked.get(f"{EARN}/offers", payload=doc_example("offers"))
-        async with OnchainEarnClient(creds, rate_limit=False) as other:
-            assert other.clock_offset == 7.0
-            assert len(await other.get_offers()) == 1
-    finally:
-        _CLOCK_OFFSETS.clear()
+    async with OnchainEarnClient(creds, rate_limit=False, max_retries=0) as c:
+        with pytest.raises(ResponseDecodeError) as info:
+            await c.get_offers()
+        assert c.clock_offset == 7.0
+        assert c.stats.clock_resyncs == 0
+    assert info.value.endpoint == "public_time"
+    assert host_state(BASE).clock_offset == 7.0
+    # Another client of the host still signs with the good offset and works.
+    mocked.get(f"{EARN}/offers", payload=doc_example("offers"))
+    async with OnchainEarnClient(creds, rate_limit=False) as other:
+        assert other.clock_offset == 7.0
+        assert len(await other.get_offers()) == 1
 
 
 async def test_integer_clock_answer_is_accepted(mocked: RecordingResponses, creds: Credentials) -> None:
-    _CLOCK_OFFSETS.clear()
     mocked.get(f"{BASE}/api/v5/public/time", body=b'{"code":"0","data":[{"ts":4102444800000}]}')
-    try:
-        async with OnchainEarnClient(creds, rate_limit=False) as c:
-            offset = await c.sync_clock()
-        assert offset > 1e9 and _CLOCK_OFFSETS[BASE] == offset
-    finally:
-        _CLOCK_OFFSETS.clear()
+    async with OnchainEarnClient(creds, rate_limit=False) as c:
+        offset = await c.sync_clock()
+    assert offset > 1e9 and host_state(BASE).clock_offset == offset
 
 
 # --- 4. reads: every unreadable body is a ResponseDecodeError, at decode time ---------

@@ -18,7 +18,6 @@ from okx_onchain_earn import (
     PermissionDeniedError,
     WrongHostError,
 )
-from okx_onchain_earn._transport import _CLOCK_OFFSETS, _UID_CACHE
 from okx_onchain_earn.simulator import run_simulator
 
 
@@ -118,7 +117,6 @@ async def test_demo_header_mismatch() -> None:
 
 
 async def test_clock_skew_is_learnt() -> None:
-    _CLOCK_OFFSETS.clear()
     async with run_simulator(accounts=1, history_orders=0) as sim:
         sim.faults.clock_skew = 120.0  # OKX's clock is two minutes ahead of ours
         async with OnchainEarnClient(sim.credentials[0], base_url=sim.base_url) as client:
@@ -127,11 +125,9 @@ async def test_clock_skew_is_learnt() -> None:
             assert client.clock_offset == pytest.approx(120.0, abs=1.0)
             await client.get_offers()
             assert client.stats.clock_resyncs == 1  # the offset is kept
-    _CLOCK_OFFSETS.clear()
 
 
 async def test_uid_looked_up_from_account_config() -> None:
-    _UID_CACHE.clear()
     async with run_simulator(accounts=2, history_orders=0) as sim:
         creds = sim.credentials[1]
         anonymous = Credentials(api_key=creds.api_key, secret_key=creds.secret_key, passphrase=creds.passphrase)
@@ -140,7 +136,6 @@ async def test_uid_looked_up_from_account_config() -> None:
             await client.get_offers()
             stats = await client.rate_limit_stats()
             assert stats["offers"].sent >= 1
-    _UID_CACHE.clear()
 
 
 async def test_read_only_key_cannot_trade() -> None:
