@@ -163,35 +163,57 @@ def run(
 
 
 def plot(result: dict[str, Any], out: Path) -> list[Path]:
-    """Pages/s and client CPU µs per page against the number of accounts (log x)."""
+    """Pages/s and client CPU µs per page against the number of accounts (log x).
+
+    The x axis reads 1, 10, 100, 1,000 (not powers of ten), every point carries its
+    value, and the CPU-busy notes sit inside the plot area, clear of the axes.
+    """
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator
 
     rows = [r for r in result["data"]["rows"] if r["cpu_us_per_page"] is not None]
     if not rows:
         return []
     xs = [r["accounts"] for r in rows]
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
-    ax1.plot(xs, [r["pages_per_s"] for r in rows], marker="o", color="tab:green")
-    ax1.set_xscale("log")
-    ax1.set_xlabel("sub-accounts (one client and task each)")
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2))
+    pages = [r["pages_per_s"] for r in rows]
+    cpu = [r["cpu_us_per_page"] for r in rows]
+    for ax in (ax1, ax2):
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(FixedLocator(xs))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.set_xticks(xs, [f"{x:,}" for x in xs])
+        # Room left and right of the end points for their labels.
+        ax.set_xlim(min(xs) / 2.2, max(xs) * 2.2)
+        ax.set_xlabel("sub-accounts (one client and one task each)")
+    ax1.plot(xs, pages, marker="o", color="tab:green")
     ax1.set_ylabel("100-order pages per second")
-    ax1.set_title("Throughput")
-    ax1.set_ylim(bottom=0)
-    for x, r in zip(xs, rows, strict=True):
+    ax1.set_title("Throughput (CPU busy: client / simulator)")
+    ax1.set_ylim(0, max(pages) * 1.35)
+    for x, r, v in zip(xs, rows, pages, strict=True):
         ax1.annotate(
-            f"client {r['client_cpu_util']:.0%}\nsim {r['sim_cpu_util']:.0%}",
-            (x, r["pages_per_s"]),
+            f"{v:,.0f}/s\n{r['client_cpu_util']:.0%} / {r['sim_cpu_util']:.0%}",
+            (x, v),
             textcoords="offset points",
-            xytext=(0, -28),
+            xytext=(0, 8),
             ha="center",
+            va="bottom",
             fontsize=7,
         )
-    ax2.plot(xs, [r["cpu_us_per_page"] for r in rows], marker="o", color="tab:blue")
-    ax2.set_xscale("log")
-    ax2.set_xlabel("sub-accounts")
-    ax2.set_ylabel("client CPU µs per page")
+    ax2.plot(xs, cpu, marker="o", color="tab:blue")
+    ax2.set_ylabel("client CPU µs per page (lower is better)")
     ax2.set_title("Client CPU per page")
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, max(cpu) * 1.25)
+    for x, v in zip(xs, cpu, strict=True):
+        ax2.annotate(
+            f"{v:,.0f}",
+            (x, v),
+            textcoords="offset points",
+            xytext=(0, 8),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
     fig.tight_layout()
     path = out / "scale.png"
     fig.savefig(path, dpi=120)
