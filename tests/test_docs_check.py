@@ -146,3 +146,17 @@ def test_class_problems_need_a_type_and_a_description_for_every_field() -> None:
     ]
     # Not a Struct nor a dataclass: nothing to list.
     assert class_problems({"id": "okx_onchain_earn.client.OnchainEarnClient"}) == []
+
+
+def test_quick_start_says_where_its_commands_run() -> None:
+    # The package is not on PyPI: both commands install from a clone.
+    root = Path(__file__).resolve().parent.parent
+    commands = None
+    for page in (root / "README.md", root / "docs" / "index.md"):
+        text = page.read_text(encoding="utf-8")
+        quick = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+        assert "clone of this" in quick and "not published on PyPI yet" in quick, page
+        found = [line for line in quick.splitlines() if line.startswith("python3 -m venv")]
+        assert len(found) == 2, page
+        commands = commands or found
+        assert found == commands  # the README and the home page give the same two
