@@ -211,12 +211,35 @@ def test_scale_plot_has_plain_axis_numbers_and_labels_inside_the_axes(
         _scale_row(100, 1965, 507.8, 1.0),
         _scale_row(1000, 1429, 698.7, 1.0),
     ]
-    bench_scale.plot({"data": {"rows": rows}}, tmp_path)
+    floor = [_scale_row(r["accounts"], r["pages_per_s"] * 1.1, 500.0, 1.0) for r in rows]
+    bench_scale.plot({"data": {"rows": rows, "anchor_rows": floor}}, tmp_path)
     ((fig, renderer),) = drawn
     for ax in fig.axes:
         assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "10", "100", "1,000"]
+        # The anchor is drawn beside the SDK, and named.
+        legend = ax.get_legend()
+        assert legend is not None
+        assert [t.get_text() for t in legend.get_texts()] == [
+            "floor (aiohttp + HMAC + msgspec)",
+            "okx-onchain-earn",
+        ]
     assert "988/s\n63% / 32%" in _texts(fig)
     _inside_axes(fig, renderer)
+
+
+def test_scale_measures_the_floor_beside_the_sdk() -> None:
+    from benchmarks import bench_scale
+
+    result = bench_scale.run(True, account_counts=(1, 3), duration=0.2, warmup=0.05)
+    data = result["data"]
+    assert [r["accounts"] for r in data["rows"]] == [1, 3]
+    assert [r["accounts"] for r in data["anchor_rows"]] == [1, 3]
+    assert {r["name"] for r in data["anchor_rows"]} == {bench_scale.FLOOR}
+    for r in data["rows"] + data["anchor_rows"]:
+        assert r["pages"] > 0 and not r["failures"]
+    table = Table.from_dict(result["tables"][0])
+    assert [row[1] for row in table.rows] == ["SDK", "floor", "SDK", "floor"]
+    assert [row[5] for row in table.rows][1::2] == ["1.00×", "1.00×"]
 
 
 def test_pacing_plot_says_one_uid(drawn: list[Any], tmp_path: Path) -> None:
