@@ -63,10 +63,10 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _git_revision() -> str | None:
+def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(
-            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            ["git", "-C", str(ROOT), *args],
             capture_output=True,
             text=True,
             timeout=5,
@@ -75,6 +75,21 @@ def _git_revision() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+def _git_revision() -> str | None:
+    return _git("describe", "--always", "--dirty")
+
+
+def _memory_gib() -> float | None:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024**2, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def machine_facts() -> dict[str, Any]:
@@ -91,6 +106,8 @@ def machine_facts() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "cpus_usable": usable,
         "git_revision": _git_revision(),
+        "git_date": _git("log", "-1", "--format=%cs"),
+        "memory_gib": _memory_gib(),
         "packages": {name: package_version(name) for name in PACKAGES},
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

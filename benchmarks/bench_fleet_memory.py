@@ -11,6 +11,11 @@ each other: the Python heap with ``tracemalloc`` (exact, but blind to memory tha
 libraries such as OpenSSL allocate) and the process's resident set (RSS, which sees
 everything but moves in pages and never shrinks back). The RSS pass runs first.
 
+Both passes run in a fresh interpreter of their own (``python -m
+benchmarks.bench_fleet_memory --measure``): in the runner's process, memory that earlier
+benchmarks freed is reused by the fleet without growing the resident set, and every
+"RSS added" read 0.00 MB.
+
 The simulator runs in its own process (:mod:`benchmarks._simproc`) so none of its
 memory is counted here; its rate limits are off so a thousand requests take a second,
 while the clients keep their own pacing on, as in production. The credentials are
@@ -27,6 +32,7 @@ import gc
 import json
 import os
 import resource
+import subprocess
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -35,7 +41,7 @@ from typing import Any
 from okx_onchain_earn import Credentials, OnchainEarnClient
 from okx_onchain_earn.fleet import Fleet
 
-from ._common import Table, fmt_float
+from ._common import ROOT, Table, fmt_float
 from ._simproc import SimProcess
 
 __all__ = ["run"]
@@ -148,7 +154,26 @@ async def _measure(accounts: int, with_requests: bool) -> dict[str, Any]:
         "traced": traced,
         "credentials_traced": traced_creds,
         "server_429": server["total_refused"] if server is not None else None,
+        "pid": os.getpid(),
     }
+
+
+def _measure_fresh(accounts: int, with_requests: bool) -> dict[str, Any]:
+    """:func:`_measure` in a new interpreter, so no earlier work's memory is counted."""
+    args = [sys.executable, "-m", f"{__package__}.bench_fleet_memory", "--measure", str(accounts)]
+    if with_requests:
+        args.append("--requests")
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+    }
+    done = subprocess.run(
+        args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"fleet memory measurement failed: {done.stderr.strip()[-2000:]}")
+    data: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return data
 
 
 def run(quick: bool = False, *, accounts: int = 1000) -> dict[str, Any]:
@@ -162,13 +187,13 @@ def run(quick: bool = False, *, accounts: int = 1000) -> dict[str, Any]:
     Returns:
         ``{"name", "tables", "data"}`` as the other benchmarks.
     """
-    data = asyncio.run(_measure(accounts, with_requests=not quick))
+    data = _measure_fresh(accounts, with_requests=not quick)
     n = data["accounts"]
     rss, traced = data["rss"], data["traced"]
 
     table = Table(
         f"Fleet memory, {n:,} sub-accounts",
-        ["moment", "heap / account (B)", "heap total (MB)", "RSS delta (MB)", "process RSS (MB)"],
+        ["moment", "heap / account (B)", "heap total (MB)", "RSS added (MB)", "process RSS (MB)"],
     )
 
     def mb(b: float) -> str:
@@ -200,7 +225,9 @@ def run(quick: bool = False, *, accounts: int = 1000) -> dict[str, Any]:
         )
     table.notes.append(
         "heap = tracemalloc (Python objects only; exact); RSS = resident pages (also"
-        " C allocations; never shrinks back), measured in a pass of its own, first"
+        " C allocations; never shrinks back), measured in a pass of its own, first;"
+        " RSS added = resident memory the fleet added since before it existed, measured"
+        " in a fresh interpreter (whole 4 KiB pages, so a small step can read 0.00)"
     )
     data["idle_bytes_per_client"] = (traced["idle_clients"] - traced["fleet_and_session"]) / n
     data["idle_total_bytes"] = traced["idle_clients"]
@@ -213,6 +240,12 @@ def run(quick: bool = False, *, accounts: int = 1000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
+    if "--measure" in sys.argv[1:]:
+        # The fresh interpreter of _measure_fresh: one JSON line on stdout.
+        count = int(sys.argv[sys.argv.index("--measure") + 1])
+        measured = asyncio.run(_measure(count, with_requests="--requests" in sys.argv[1:]))
+        print(json.dumps(measured))
+        sys.exit(0)
     result = run(quick="--quick" in sys.argv[1:])
     print(Table.from_dict(result["tables"][0]).text())
     d = result["data"]

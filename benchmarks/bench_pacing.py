@@ -300,7 +300,7 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     if not rows:
         return []
     fig, ax = plt.subplots(figsize=(7, 4))
-    xs = [f"{r['uids']} uids\n{r['page']}/page" for r in rows]
+    xs = [f"{r['uids']:,} uid{'' if r['uids'] == 1 else 's'}\n{r['page']}/page" for r in rows]
     means = [r["util_mean"] * 100 for r in rows]
     lo = [(r["util_mean"] - r["util_min"]) * 100 for r in rows]
     hi = [(r["util_max"] - r["util_mean"]) * 100 for r in rows]

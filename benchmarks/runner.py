@@ -23,7 +23,7 @@ from typing import Any
 
 from ._common import Table, machine_facts
 
-__all__ = ["BENCHMARKS", "main", "run_all"]
+__all__ = ["BENCHMARKS", "TITLES", "main", "markdown", "page_tables", "run_all"]
 
 #: Benchmark name → module under ``benchmarks``, in run order.
 BENCHMARKS: dict[str, str] = {
@@ -170,33 +170,137 @@ def _plots(results: dict[str, Any], out: Path) -> dict[str, list[str]]:
     return made
 
 
+#: The heading each benchmark's results carry (its ``--only`` name stays in the marker).
+TITLES: dict[str, str] = {
+    "decode": "Decode",
+    "client": "Client cost",
+    "pacing": "Pacing",
+    "pacing_micro": "Limiter cost",
+    "scale": "Scale",
+    "fleet_memory": "Fleet memory",
+}
+
+#: Above this many columns a table is reshaped for a page (transposed or split).
+MAX_COLUMNS = 10
+#: A wide table with at most this many rows is transposed rather than split.
+MAX_ROWS_TO_TRANSPOSE = 6
+
+
+def _key_width(table: Table) -> int:
+    """How many leading columns it takes to tell the rows apart (at least 1)."""
+    for k in range(1, len(table.columns)):
+        keys = [tuple(row[:k]) for row in table.rows]
+        if len(set(keys)) == len(keys):
+            return k
+    return 1
+
+
+def page_tables(table: Table, max_columns: int = MAX_COLUMNS) -> list[Table]:
+    """``table`` as one or more tables no wider than ``max_columns`` columns.
+
+    A wide table of few rows is transposed (one column per row, one row per measure);
+    a wide table of many rows is split into parts that each repeat the columns that
+    identify a row. The notes go with the last table.
+    """
+    if len(table.columns) <= max_columns or not table.rows:
+        return [table]
+    k = _key_width(table)
+    if len(table.rows) <= MAX_ROWS_TO_TRANSPOSE:
+        heads = [" / ".join(row[:k]) for row in table.rows]
+        flipped = Table(table.title, [" / ".join(table.columns[:k]), *heads])
+        for i, column in enumerate(table.columns[k:], start=k):
+            flipped.add(column, *(row[i] if i < len(row) else "" for row in table.rows))
+        flipped.notes = list(table.notes)
+        return [flipped]
+    rest = list(range(k, len(table.columns)))
+    per = max(1, max_columns - k)
+    parts = -(-len(rest) // per)
+    size = -(-len(rest) // parts)
+    out: list[Table] = []
+    for n, start in enumerate(range(0, len(rest), size)):
+        idx = list(range(k)) + rest[start : start + size]
+        title = table.title if n == 0 else f"{table.title} (continued)"
+        part = Table(title, [table.columns[i] for i in idx])
+        for row in table.rows:
+            part.add(*(row[i] if i < len(row) else "" for i in idx))
+        out.append(part)
+    out[-1].notes = list(table.notes)
+    return out
+
+
+def _when(stamp: str | None) -> str:
+    """``2026-11-22T03:26:37+0000`` as ``2026-11-22 03:26 UTC``."""
+    if not stamp:
+        return "?"
+    date, _, time_ = stamp.partition("T")
+    zone = time_[8:]
+    return f"{date} {time_[:5]} {'UTC' if zone in ('+0000', 'Z') else zone}".strip()
+
+
+def _revision(m: dict[str, Any]) -> str:
+    rev = m.get("git_revision")
+    if not rev:
+        return "an unknown commit (not a git checkout)"
+    text = f"commit `{rev.removesuffix('-dirty')}`"
+    if m.get("git_date"):
+        text += f" of {m['git_date']}"
+    if rev.endswith("-dirty"):
+        text += ", with uncommitted changes"
+    return text
+
+
+def _marker(kind: str, name: str) -> str:
+    # pymdownx.snippets section markers: docs/benchmarks/index.md includes each section
+    # under its own description; the comment keeps them out of the rendered Markdown.
+    return f"<!-- --8<-- [{kind}:{name}] -->"
+
+
 def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
-    """The Markdown report: machine facts, then each benchmark's tables and plots."""
+    """The Markdown report: where and when it was measured, then each benchmark.
+
+    Every benchmark of :data:`BENCHMARKS` gets a section (one not run says so), each
+    between snippet markers named after it, so that the docs page can include each
+    section beside the text that explains it.
+    """
     m = results["machine"]
+    memory = f", {m['memory_gib']:g} GiB of memory" if m.get("memory_gib") else ""
     lines = [
         "# okx-onchain-earn benchmarks",
         "",
-        f"Run {m['started_at']} → {m.get('finished_at', '?')}"
-        f"{' (quick)' if results['quick'] else ''}; git {m.get('git_revision')}.",
+        _marker("start", "machine"),
+        f"Measured at {_revision(m)}, from {_when(m.get('started_at'))}"
+        f" to {_when(m.get('finished_at'))}"
+        f"{', at quick sizes (--quick)' if results['quick'] else ''}, on this machine:",
         "",
-        f"- Python {m['python']} ({m['implementation']}), {m['platform']}",
-        f"- CPU: {m['cpu_model']}, {m['cpu_count']} logical CPUs ({m['cpus_usable']} usable)",
+        f"- CPU: {m['cpu_model']}, {m['cpu_count']} logical CPUs"
+        f" ({m['cpus_usable']} usable){memory}",
+        f"- System: {m['platform']}; Python {m['python']} ({m['implementation']})",
         "- Packages: " + ", ".join(f"{k} {v or 'not installed'}" for k, v in m["packages"].items()),
+        _marker("end", "machine"),
         "",
     ]
-    for name, entry in results["benchmarks"].items():
-        lines.append(f"## {name}")
-        lines.append("")
-        if "loadavg_before" in entry:
-            lines.append(
-                f"_{entry['elapsed_s']:g} s; load average before {entry['loadavg_before']},"
-                f" after {entry['loadavg_after']}_"
+    for name in BENCHMARKS:
+        entry = results["benchmarks"].get(name)
+        lines += [f"## {TITLES.get(name, name)}", "", _marker("start", name)]
+        if entry is None:
+            lines += [f"_Not measured in this run (`python -m benchmarks --only {name}`)._"]
+            lines += [_marker("end", name), ""]
+            continue
+        if "elapsed_s" in entry:
+            before, after = entry.get("loadavg_before"), entry.get("loadavg_after")
+            load = (
+                f"; load average (1 min) {before[0]:g} before, {after[0]:g} after"
+                if before and after
+                else ""
             )
-            lines.append("")
+            took = entry["elapsed_s"]
+            lines += [f"_Measured in {took:.{1 if took < 10 else 0}f} s{load}._", ""]
         for table in tables_of(name, entry):
-            lines += [table.markdown(), ""]
+            for part in page_tables(table):
+                lines += [part.markdown(), ""]
         for image in plots.get(name, []):
-            lines += [f"![{name}]({image})", ""]
+            lines += [f"![{TITLES.get(name, name)}]({image})", ""]
+        lines += [_marker("end", name), ""]
     return "\n".join(lines)
 
 

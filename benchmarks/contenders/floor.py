@@ -22,7 +22,7 @@ from okx_onchain_earn import Credentials
 from ._base import PAGE_LIMIT, CannedSession, ClientCase, FetchError
 from .ours import history_decoder
 
-__all__ = ["client_case"]
+__all__ = ["client_case", "shared_fetcher"]
 
 _PATH = "/api/v5/finance/staking-defi/orders-history"
 
@@ -69,6 +69,11 @@ async def _open(base_url: str, credentials: Credentials) -> _Floor:
 
 async def _open_canned(session: CannedSession, credentials: Credentials) -> _Floor:
     return _Floor("http://127.0.0.1:9", credentials, session)
+
+
+def shared_fetcher(base_url: str, credentials: Credentials, session: Any) -> _Floor:
+    """A floor client on a session the caller owns (one per account, for the scale run)."""
+    return _Floor(base_url, credentials, session)
 
 
 def client_case() -> ClientCase:
