@@ -85,17 +85,26 @@ def _history_ids(sim: Simulator) -> set[tuple[str, str]]:
 async def test_map_yields_results_as_they_complete_and_collect_in_account_order(
     sim: Simulator,
 ) -> None:
-    n = len(sim.credentials)
+    gates: list[asyncio.Event] = []
 
     async def job(client: OnchainEarnClient) -> str:
-        # Later accounts finish first.
-        await asyncio.sleep(0.01 * (n - sim.credentials.index(client.credentials)))
+        # Later accounts finish first: each lets the one before it go.
+        i = sim.credentials.index(client.credentials)
+        await gates[i].wait()
+        if i > 0:
+            gates[i - 1].set()
         return await client.uid()
 
+    def open_last_gate() -> None:
+        gates[:] = [asyncio.Event() for _ in sim.credentials]
+        gates[-1].set()
+
     async with _fleet(sim) as fleet:
+        open_last_gate()
         run = fleet.map(job)
         assert isinstance(run, FleetRun)
         streamed = [result async for result in run]
+        open_last_gate()
         collected = await fleet.map(job).collect()
     names = [a.name for a in sim.state.accounts]
     assert all(isinstance(r, AccountResult) and r.ok for r in streamed)
