@@ -38,7 +38,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from okx_onchain_earn import Credentials, OnchainEarnClient
+from okx_onchain_earn import ClientConfig, Credentials, OnchainEarnClient
 from okx_onchain_earn.fleet import Fleet
 
 from ._common import ROOT, Table, fmt_float
@@ -94,18 +94,19 @@ async def _moments(
     ``<moment>_abs`` as the meter reads it."""
     start = _settled(meter)
     out = {"start_abs": start}
-    fleet = Fleet(creds, base_url=base_url or "http://127.0.0.1:9", concurrency=50)
+    fleet = Fleet(creds, ClientConfig(base_url=base_url or "http://127.0.0.1:9"), concurrency=50)
     async with fleet:
         for moment in ("fleet_and_session", "idle_clients", "after_one_request"):
             if moment == "idle_clients":
-                for _client in fleet.clients:  # builds every client, sends nothing
-                    pass
+                for name in fleet:  # builds every client, sends nothing
+                    fleet[name]
             elif moment == "after_one_request":
                 if base_url is None:
                     break
                 if tracemalloc.is_tracing():
                     tracemalloc.reset_peak()
-                (await fleet.map(_one_request)).raise_first()
+                for result in await fleet.map(_one_request).collect():
+                    result.unwrap()
                 if tracemalloc.is_tracing():
                     out["peak_during_requests"] = tracemalloc.get_traced_memory()[1] - start
                 stats = fleet.stats()

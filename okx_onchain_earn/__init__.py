@@ -37,7 +37,7 @@ from .errors import (
     TimestampError,
     WrongHostError,
 )
-from .fleet import AccountResult, Fleet, FleetError, FleetResults, FleetStats, FleetStream
+from .fleet import AccountResult, Fleet, FleetError
 from .models import (
     ActiveOrder,
     Earning,
@@ -82,9 +82,6 @@ __all__ = [
     "FinanceError",
     "Fleet",
     "FleetError",
-    "FleetResults",
-    "FleetStats",
-    "FleetStream",
     "HistoryOrder",
     "HistoryPage",
     "InsufficientBalanceError",

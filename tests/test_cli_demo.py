@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from datetime import UTC, datetime
@@ -10,11 +11,15 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
+from okx_onchain_earn import ClientConfig, InvestData, OnchainEarnClient
 from okx_onchain_earn.cli import DemoProgress, DemoReport, run_demo
 from okx_onchain_earn.cli._app import cli
 from okx_onchain_earn.cli._demo import (
     EXPECTED_ERRORS,
     DemoError,
+    _Account,
+    _DayLimiter,
+    _DayOver,
     _peak,
     _sustained_rate,
     _Tally,
@@ -22,6 +27,8 @@ from okx_onchain_earn.cli._demo import (
 from okx_onchain_earn.cli._view import amount_text, print_report, report_json
 from okx_onchain_earn.endpoints import ORDERS_HISTORY
 from okx_onchain_earn.errors import BelowMinimumError, RedemptionError
+from okx_onchain_earn.ratelimit import shared_limiter
+from okx_onchain_earn.simulator import run_simulator
 
 
 async def test_run_demo_pages_trades_and_is_never_refused() -> None:
@@ -186,3 +193,36 @@ def test_report_json_carries_numbers_and_utc_times() -> None:
     assert doc["started_at"] == "2025-03-04T05:06:07.000Z"
     assert doc["finance_errors"][0]["expected"] is True
     assert doc["finance_errors"][1]["message"] == "The minimum is 2"
+
+
+async def test_an_accounts_unexpected_failure_is_raised(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Fleet.map keeps each account's failure in its result: the demo must still raise a
+    # bug rather than report a day that silently lost an account.
+    real_round = _Account.round
+
+    async def broken_round(self: _Account) -> None:
+        if self.index == 1:
+            raise RuntimeError("a bug in the day")
+        await real_round(self)
+
+    monkeypatch.setattr(_Account, "round", broken_round)
+    with pytest.raises(ExceptionGroup) as caught:
+        await run_demo(accounts=2, seconds=1, history_orders=100)
+    assert caught.group_contains(RuntimeError, match="a bug in the day")
+
+
+async def test_a_trade_refused_at_the_end_of_the_day_is_not_an_unknown_outcome() -> None:
+    # The day's limiter refuses a permit that would come after the day: nothing is sent.
+    # The trade used to be taken for one that may have executed, and looked up with
+    # reads the same limiter refused until reconcile_timeout: days overran by it, and
+    # trades never sent were reported as outcomes still unknown.
+    async with run_simulator(accounts=1, history_orders=0) as sim:
+        day_over = _DayLimiter(shared_limiter(), asyncio.get_running_loop().time())
+        config = ClientConfig(base_url=sim.base_url, reconcile_timeout=0.5)
+        async with OnchainEarnClient(sim.credentials[0], config, limiter=day_over) as client:
+            with pytest.raises(_DayOver):
+                await client.purchase(
+                    product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(5))]
+                )
+            assert client.stats.requests == 0
+    assert sim.stats.total_accepted == 0

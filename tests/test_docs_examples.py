@@ -161,14 +161,15 @@ async def test_trades_guide_journal_and_unknown_outcome(tmp_path: Path) -> None:
 
 
 async def test_many_sub_accounts_map() -> None:
+    from okx_onchain_earn import ClientConfig
     from okx_onchain_earn.fleet import Fleet
 
     async with run_simulator(accounts=3, history_orders=20) as sim:
-        async with Fleet(sim.credentials, base_url=sim.base_url) as fleet:
+        async with Fleet(sim.credentials, ClientConfig(base_url=sim.base_url)) as fleet:
             ns: dict[str, Any] = {"fleet": fleet, "__name__": "docs"}
             await _run_fragment(_block("guides/many-sub-accounts.md", "invest_idle_usdt"), ns)
-            assert ns["results"].ok
-            assert len(ns["results"].values()) == 3
+            assert [r.account for r in ns["results"]] == list(fleet.names)
+            assert all(r.ok for r in ns["results"])
 
 
 async def test_paging_guide_fragments() -> None:

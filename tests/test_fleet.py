@@ -9,15 +9,23 @@ from __future__ import annotations
 import asyncio
 import gc
 import itertools
+import warnings
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 
-from okx_onchain_earn import AuthenticationError, Credentials, OnchainEarnClient
-from okx_onchain_earn.fleet import AccountResult, Fleet, FleetError, FleetResults, FleetStream
+from okx_onchain_earn import (
+    AuthenticationError,
+    ClientClosedError,
+    ClientConfig,
+    Credentials,
+    OnchainEarnClient,
+)
+from okx_onchain_earn.fleet import AccountResult, Fleet, FleetError, FleetRun
 from okx_onchain_earn.simulator import Simulator, run_simulator
 
 _DEFAULTS: dict[str, Any] = {"accounts": 8, "history_orders": 150, "rate_limit": True}
@@ -35,91 +43,87 @@ def simulator(**options: Any) -> pytest.MarkDecorator:
     return pytest.mark.parametrize("sim", [options], indirect=True, ids=["sim"])
 
 
-def _fleet(sim: Simulator, creds: list[Credentials] | None = None, **kw: Any) -> Fleet:
-    return Fleet(sim.credentials if creds is None else creds, base_url=sim.base_url, **kw)
+def _fleet(
+    sim: Simulator, creds: list[Credentials] | None = None, *, pool_size: int = 100, **kw: Any
+) -> Fleet:
+    config = ClientConfig(base_url=sim.base_url, pool_size=pool_size)
+    return Fleet(sim.credentials if creds is None else creds, config, **kw)
 
 
 def _wrong_secret(c: Credentials) -> Credentials:
     return Credentials(c.api_key, "0" * 32, c.passphrase, uid=c.uid, name=c.name)
 
 
-def _workers() -> list[asyncio.Task[Any]]:
-    return [t for t in asyncio.all_tasks() if t.get_coro().__name__ == "_work"]  # type: ignore[union-attr]
+def _runner_tasks() -> list[asyncio.Task[Any]]:
+    """The fleet's own tasks still alive: map workers, history drivers, and the
+    loop's closing of a dropped run."""
+    return [
+        t
+        for t in asyncio.all_tasks()
+        if getattr(t.get_coro(), "__qualname__", type(t.get_coro()).__name__).startswith(
+            ("_run.", "Fleet._walk.", "async_generator_athrow")
+        )
+    ]
+
+
+async def _dropped_run_stopped() -> bool:
+    """Lets the loop close a dropped run (a few turns of the loop, no wall time)."""
+    for _ in range(100):
+        if not _runner_tasks():
+            return True
+        await asyncio.sleep(0)
+    return False
 
 
 def _history_ids(sim: Simulator) -> set[tuple[str, str]]:
     return {(a.name, str(r.ord_id)) for a in sim.state.accounts for r in a.history()}
 
 
-# --- map / gather ---------------------------------------------------------------------
+# --- map ------------------------------------------------------------------------------
 
 
-async def test_map_returns_results_in_account_order(sim: Simulator) -> None:
-    finished: list[str] = []
-
-    async def job(client: OnchainEarnClient) -> str:
-        # Later accounts finish first: the results must still come in account order.
-        await asyncio.sleep(
-            0.01 * (len(sim.credentials) - sim.credentials.index(client.credentials))
-        )
-        finished.append(client.credentials.name or "")
-        return await client.uid()
-
-    async with _fleet(sim) as fleet:
-        results = await fleet.map(job)
-    assert isinstance(results, FleetResults)
-    assert finished != list(fleet.names)
-    assert [r.account for r in results] == [a.name for a in sim.state.accounts]
-    assert results.values() == [a.uid for a in sim.state.accounts]
-    assert [r.uid for r in results] == [a.uid for a in sim.state.accounts]
-    assert results.ok and results.errors == {}
-    assert results.raise_first() is results
-    assert results["sub002"].unwrap() == sim.state.accounts[2].uid
-
-
-async def test_gather_calls_one_method_on_every_account(sim: Simulator) -> None:
-    async with _fleet(sim) as fleet:
-        results = await fleet.gather("get_offers", ccy="USDT")
-        subset = await fleet.gather("get_order_history", accounts=["sub003", 0], limit=5)
-    assert len(results) == len(sim.credentials) and results.ok
-    for offers in results.values():
-        assert offers and all(o.ccy == "USDT" for o in offers)
-    assert list(results.by_account()) == list(fleet.names)
-    assert [r.account for r in subset] == ["sub003", "main"]
-    assert all(len(orders) == 5 for orders in subset.values())
-
-
-async def test_gather_checks_the_method_and_arguments_before_sending(
+async def test_map_yields_results_as_they_complete_and_collect_in_account_order(
     sim: Simulator,
 ) -> None:
+    gates: list[asyncio.Event] = []
+
+    async def job(client: OnchainEarnClient) -> str:
+        # Later accounts finish first: each lets the one before it go.
+        i = sim.credentials.index(client.credentials)
+        await gates[i].wait()
+        if i > 0:
+            gates[i - 1].set()
+        return await client.uid()
+
+    def open_last_gate() -> None:
+        gates[:] = [asyncio.Event() for _ in sim.credentials]
+        gates[-1].set()
+
     async with _fleet(sim) as fleet:
-        for name in ("nope", "_transport", "aclose", "credentials"):
-            with pytest.raises(AttributeError):
-                await fleet.gather(name)
-        with pytest.raises(AttributeError, match=r"Fleet\.iter_order_history"):
-            await fleet.gather("iter_order_history")
-        with pytest.raises(TypeError):
-            await fleet.gather("get_offers", currency="USDT")
-        assert fleet.stats().requests == 0
-    assert sim.stats.total_accepted == 0
+        open_last_gate()
+        run = fleet.map(job)
+        assert isinstance(run, FleetRun)
+        streamed = [result async for result in run]
+        open_last_gate()
+        collected = await fleet.map(job).collect()
+    names = [a.name for a in sim.state.accounts]
+    assert all(isinstance(r, AccountResult) and r.ok for r in streamed)
+    assert [r.account for r in streamed] == names[::-1]  # completion order
+    assert [r.account for r in collected] == names  # account order
+    assert [r.unwrap() for r in collected] == [a.uid for a in sim.state.accounts]
 
 
 async def test_one_account_with_bad_credentials_fails_alone(sim: Simulator) -> None:
     creds = list(sim.credentials)
     creds[3] = _wrong_secret(creds[3])
     async with _fleet(sim, creds) as fleet:
-        results = await fleet.gather("get_active_orders")
-    assert not results.ok
-    assert list(results.errors) == ["sub003"]
-    bad = results["sub003"]
-    assert not bad.ok and bad.value is None
-    assert isinstance(bad.error, AuthenticationError)
-    assert len(results.values()) == len(creds) - 1
-    assert all(r.ok for r in results if r.account != "sub003")
+        results = await fleet.map(lambda c: c.get_active_orders()).collect()
+    failed = [r for r in results if not r.ok]
+    assert [r.account for r in failed] == ["sub003"]
+    assert isinstance(failed[0].error, AuthenticationError) and failed[0].value is None
+    assert all(isinstance(r.value, list) for r in results if r.account != "sub003")
     with pytest.raises(AuthenticationError):
-        results.raise_first()
-    with pytest.raises(AuthenticationError):
-        bad.unwrap()
+        failed[0].unwrap()
 
 
 async def test_concurrency_is_bounded(sim: Simulator) -> None:
@@ -136,18 +140,20 @@ async def test_concurrency_is_bounded(sim: Simulator) -> None:
             running -= 1
 
     async with _fleet(sim, concurrency=3) as fleet:
-        assert (await fleet.map(job)).ok
+        assert all(r.ok for r in await fleet.map(job).collect())
         assert peak == 3
         peak = 0
-        assert (await fleet.map(job, concurrency=5)).ok
+        assert all(r.ok for r in await fleet.map(job, concurrency=5).collect())
         assert peak == 5
         peak = 0
-        async with fleet.stream(job, concurrency=2) as results:
-            assert len([r async for r in results]) == len(fleet)
+        assert len([r async for r in fleet.map(job, concurrency=2)]) == len(fleet)
         assert peak == 2
+        for bad in (0, -1, True):
+            with pytest.raises(ValueError, match="concurrency"):
+                fleet.map(job, concurrency=bad)
 
 
-async def test_cancelling_map_cancels_every_job(sim: Simulator) -> None:
+async def test_cancelling_the_consumer_cancels_every_job(sim: Simulator) -> None:
     started = cancelled = 0
 
     async def job(client: OnchainEarnClient) -> None:
@@ -160,55 +166,64 @@ async def test_cancelling_map_cancels_every_job(sim: Simulator) -> None:
             raise
 
     async with _fleet(sim, concurrency=4) as fleet:
-        task = asyncio.create_task(fleet.map(job))
+        task = asyncio.create_task(fleet.map(job).collect())
         await asyncio.sleep(0.05)
+        assert len(_runner_tasks()) == 4
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+        assert not _runner_tasks()
     assert started == cancelled == 4
+
+
+@simulator(accounts=6, history_orders=0)
+async def test_leaving_map_early_cancels_the_rest(sim: Simulator) -> None:
+    sim.faults.set_latency(0.3)
+    async with _fleet(sim, concurrency=3) as fleet:
+        async with fleet.map(lambda c: c.get_offers()) as run:
+            async for _ in run:
+                break
+        assert not _runner_tasks()  # stopped and awaited on leaving the block
+        async for _ in run:  # a closed run yields nothing more
+            raise AssertionError("a closed run yielded")
+
+        # Without the block: the run is stopped once dropped.
+        async for _ in fleet.map(lambda c: c.get_offers()):
+            break
+        assert await _dropped_run_stopped()
+        sent = fleet.stats().requests
+        await asyncio.sleep(0.4)
+        assert fleet.stats().requests == sent  # nothing more went out
 
 
 async def test_a_stray_cancelled_error_is_the_accounts_failure(sim: Simulator) -> None:
     async def job(client: OnchainEarnClient) -> str:
         if client.credentials.name == "sub001":
-            raise asyncio.CancelledError  # not a cancellation of the map itself
+            raise asyncio.CancelledError  # not a cancellation of the run itself
         return await client.uid()
 
     async with _fleet(sim) as fleet:
-        results = await fleet.map(job)
-    assert list(results.errors) == ["sub001"]
-    assert isinstance(results.errors["sub001"], asyncio.CancelledError)
-    assert len(results.values()) == len(fleet) - 1
+        results = await fleet.map(job).collect()
+    assert [r.account for r in results if not r.ok] == ["sub001"]
+    assert isinstance(results[1].error, asyncio.CancelledError)
+    assert sum(r.ok for r in results) == len(fleet) - 1
 
 
-# --- streaming ------------------------------------------------------------------------
-
-
-async def test_stream_yields_each_account_once_as_completed(sim: Simulator) -> None:
-    n = len(sim.credentials)
-
-    async def job(client: OnchainEarnClient) -> int:
-        i = sim.credentials.index(client.credentials)
-        await asyncio.sleep(0.01 * (n - i))
-        return i
-
+async def test_a_run_that_is_not_iterated_sends_nothing(sim: Simulator) -> None:
     async with _fleet(sim) as fleet:
-        async with fleet.stream(job) as stream:
-            assert isinstance(stream, FleetStream)
-            got = [r async for r in stream]
-    assert all(isinstance(r, AccountResult) and r.ok for r in got)
-    assert sorted(r.value for r in got if r.value is not None) == list(range(n))
-    # Completion order: the account that sleeps least comes first.
-    assert got[0].value == n - 1 and [r.value for r in got] != list(range(n))
+        fleet.map(lambda c: c.get_offers())
+        await asyncio.sleep(0.05)
+        assert fleet.stats().requests == 0
+    assert sim.stats.total_accepted == 0
+
+
+# --- iter_order_history -----------------------------------------------------------------
 
 
 @simulator(accounts=6, history_orders=150)
-async def test_iter_order_history_yields_every_order_exactly_once(
-    sim: Simulator,
-) -> None:
+async def test_iter_order_history_yields_every_order_exactly_once(sim: Simulator) -> None:
     async with _fleet(sim) as fleet:
-        async with fleet.iter_order_history(limit=75) as history:
-            items = [(account, order) async for account, order in history]
+        items = [(account, order) async for account, order in fleet.iter_order_history(limit=75)]
         stats = fleet.stats()
     keys = [(account, order.ord_id) for account, order in items]
     assert len(keys) == len(set(keys)) == 6 * 150
@@ -221,67 +236,66 @@ async def test_iter_order_history_yields_every_order_exactly_once(
 
 
 @simulator(accounts=5, history_orders=150)
-@pytest.mark.parametrize("on_error", ["defer", "collect", "raise"])
-async def test_iter_order_history_account_errors(sim: Simulator, on_error: str) -> None:
+async def test_a_failed_account_is_raised_after_the_others_are_walked(sim: Simulator) -> None:
     creds = list(sim.credentials)
     creds[2] = _wrong_secret(creds[2])
-    items: list[tuple[str, str]] = []
+    items: set[tuple[str, str]] = set()
     async with _fleet(sim, creds, concurrency=2) as fleet:
-        stream = fleet.iter_order_history(on_error=on_error)  # type: ignore[arg-type]
-        expected = {k for k in _history_ids(sim) if k[0] != "sub002"}
-        if on_error == "raise":
-            with pytest.raises(AuthenticationError):
-                async for account, order in stream:
-                    items.append((account, order.ord_id))
-            assert not _workers()
-            return
-        if on_error == "defer":
-            with pytest.raises(FleetError) as caught:
-                async for account, order in stream:
-                    items.append((account, order.ord_id))
-            assert list(caught.value.errors) == ["sub002"]
-        else:
-            async for account, order in stream:
-                items.append((account, order.ord_id))
-    # Every other account was walked to the end.
-    assert set(items) == expected and len(items) == len(expected)
-    assert list(stream.errors) == ["sub002"]
-    assert isinstance(stream.errors["sub002"], AuthenticationError)
+        with pytest.raises(FleetError) as caught:
+            async for account, order in fleet.iter_order_history():
+                items.add((account, order.ord_id))
+        assert not _runner_tasks()
+    assert items == {k for k in _history_ids(sim) if k[0] != "sub002"}
+    assert list(caught.value.errors) == ["sub002"]
+    assert isinstance(caught.value.errors["sub002"], AuthenticationError)
+
+
+async def test_iter_order_history_checks_filters_before_sending(sim: Simulator) -> None:
+    async with _fleet(sim) as fleet:
+        with pytest.raises(ValueError, match="limit"):
+            fleet.iter_order_history(limit=0)
+        with pytest.raises(ValueError, match="ccy"):
+            fleet.iter_order_history(ccy=" DOT")
+    assert sim.stats.total_accepted == 0
 
 
 @simulator(accounts=6, history_orders=150)
-async def test_cancelling_the_consumer_stops_the_producers(sim: Simulator) -> None:
+async def test_cancelling_the_history_consumer_stops_the_walks(sim: Simulator) -> None:
     sim.faults.set_latency(0.3)
     async with _fleet(sim) as fleet:
-        stream = fleet.iter_order_history()
-        task = asyncio.create_task(anext(stream))
+        history = fleet.iter_order_history()
+        task = asyncio.create_task(anext(history))
         await asyncio.sleep(0.05)
-        assert len(_workers()) == 6
-        task.cancel()  # the consumer is waiting inside __anext__
+        assert len(_runner_tasks()) == 6 + 1  # a walk per account, and the driver
+        task.cancel()  # the consumer is waiting for the first page
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not _workers()
+        assert not _runner_tasks()
         sent = fleet.stats().requests
         await asyncio.sleep(0.4)
         assert fleet.stats().requests == sent
         with pytest.raises(StopAsyncIteration):
-            await anext(stream)
+            await anext(history)
 
 
 @simulator(accounts=6, history_orders=150)
-async def test_leaving_a_stream_early_stops_the_producers(sim: Simulator) -> None:
+async def test_leaving_the_history_early_stops_the_walks(sim: Simulator) -> None:
     async with _fleet(sim) as fleet:
-        async with fleet.iter_order_history(buffer=1, concurrency=3) as history:
+        async with aclosing(fleet.iter_order_history(concurrency=3)) as history:
             async for _ in history:
                 break
-        assert not _workers()
-        await history.aclose()  # idempotent
+        assert not _runner_tasks()
 
-        # A consumer cancelled while busy with an item closes the stream on its way out.
+        # Dropped without aclosing: stopped once the loop finalizes it.
+        async for _ in fleet.iter_order_history(concurrency=3):
+            break
+        assert await _dropped_run_stopped()
+
+        # A consumer cancelled while busy with an order stops the walks on its way out.
         busy = asyncio.Event()
 
         async def consume() -> None:
-            async with fleet.iter_order_history(buffer=1) as h:
+            async with aclosing(fleet.iter_order_history()) as h:
                 async for _ in h:
                     busy.set()
                     await asyncio.sleep(30)
@@ -291,79 +305,100 @@ async def test_leaving_a_stream_early_stops_the_producers(sim: Simulator) -> Non
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        assert not _workers()
+        assert not _runner_tasks()
 
 
-@simulator(accounts=4, history_orders=150)
-async def test_an_abandoned_stream_stops_its_producers(sim: Simulator) -> None:
-    async with _fleet(sim) as fleet:
-        history = fleet.iter_order_history(buffer=1)
-        await anext(history)
-        assert _workers()
-        del history
-        gc.collect()
-        await asyncio.sleep(0.01)
-        assert not _workers()
+@simulator(accounts=4, history_orders=450)
+async def test_closing_the_fleet_fails_the_walks_in_flight(sim: Simulator) -> None:
+    fleet = _fleet(sim, concurrency=4)
+    history = fleet.iter_order_history(limit=100)
+    async with fleet:
+        await anext(history)  # every walk has started; the rest wait for the consumer
+    seen = 1
+    with pytest.raises(FleetError) as caught:
+        async for _ in history:
+            seen += 1
+    assert seen < 4 * 450
+    assert set(caught.value.errors) == set(fleet.names)
+    assert all(isinstance(e, ClientClosedError) for e in caught.value.errors.values())
+    assert not _runner_tasks()
+    with pytest.raises(ClientClosedError):
+        fleet.map(lambda c: c.get_offers())
 
 
-@simulator(accounts=4, history_orders=150)
-async def test_closing_the_fleet_closes_open_streams(sim: Simulator) -> None:
-    async with _fleet(sim) as fleet:
-        history = fleet.iter_order_history(buffer=1)
-        await anext(history)
-        assert _workers()
-    assert not _workers()
-    with pytest.raises(StopAsyncIteration):
-        await anext(history)
+# --- registry, session, closing, stats ----------------------------------------------------
 
 
-# --- session, clients, stats ----------------------------------------------------------
-
-
-async def test_one_shared_session_closed_on_exit(sim: Simulator) -> None:
-    async with _fleet(sim, max_connections=7) as fleet:
+async def test_one_shared_session_and_every_client_closed_on_exit(sim: Simulator) -> None:
+    async with _fleet(sim, pool_size=7) as fleet:
         session = fleet.session
         assert isinstance(session.connector, aiohttp.TCPConnector)
         assert session.connector.limit == 7
-        assert (await fleet.gather("get_offers")).ok
-        assert {id(c._transport.session()) for c in fleet} == {id(session)}
+        assert all(r.ok for r in await fleet.map(lambda c: c.get_offers()).collect())
+        clients = [fleet[name] for name in fleet]
+        assert {id(c._transport.session()) for c in clients} == {id(session)}
+        assert all(c.config is fleet.config for c in clients)
     assert fleet.closed and session.closed
-    with pytest.raises(RuntimeError):
-        fleet[0]
-    with pytest.raises(RuntimeError):
-        await fleet.map(lambda c: c.uid())
+    assert all(c.closed for c in clients)
+    with pytest.raises(ClientClosedError):
+        fleet["main"]
+    with pytest.raises(ClientClosedError):
+        await clients[0].get_offers()
+    assert fleet.stats().requests == len(clients)  # still readable
+    await fleet.aclose()  # idempotent
 
 
 async def test_an_injected_session_is_not_closed(sim: Simulator) -> None:
     async with aiohttp.ClientSession() as http:
         async with _fleet(sim, session=http) as fleet:
             assert fleet.session is http
-            assert (await fleet.gather("get_offers")).ok
+            assert all(r.ok for r in await fleet.map(lambda c: c.get_offers()).collect())
         assert not http.closed
         async with http.get(sim.base_url + "/api/v5/public/time") as resp:
             assert resp.status == 200
 
 
+async def test_no_unclosed_session_warning(sim: Simulator) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        async with _fleet(sim, concurrency=2) as fleet:
+            async for _ in fleet.map(lambda c: c.get_offers()):
+                break
+            async for _ in fleet.iter_order_history():
+                break
+        assert await _dropped_run_stopped()
+        # A fleet never entered nor used opens nothing, so leaves nothing open.
+        unused = _fleet(sim)
+        del fleet, unused
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert not _runner_tasks()
+
+
 @simulator(accounts=20, history_orders=0)
 async def test_accounts_and_lazy_clients(sim: Simulator) -> None:
     async with _fleet(sim) as fleet:
-        assert len(fleet) == 20 and len(fleet.clients) == 20
-        assert fleet.names[:2] == ("main", "sub001")
-        assert fleet.stats().clients == 0
+        assert len(fleet) == 20 and list(fleet)[:2] == ["main", "sub001"]
+        assert fleet.names == tuple(fleet)
+        assert "sub003" in fleet and "nobody" not in fleet
+        assert fleet.credentials["sub003"] == sim.credentials[3]
+        assert "0 clients built" in repr(fleet)
         client = fleet["sub003"]
-        assert fleet.stats().clients == 1
-        assert fleet[3] is client and fleet[sim.state.accounts[3].uid] is client
-        assert fleet.clients[3] is client and fleet[-17] is client
-        assert fleet.index("sub003") == 3
-        assert "sub003" in fleet and sim.state.accounts[5].uid in fleet and "x" not in fleet
+        assert fleet["sub003"] is client
+        assert "1 clients built" in repr(fleet)
         with pytest.raises(KeyError):
             fleet["nobody"]
-        with pytest.raises(IndexError):
-            fleet[20]
-        assert fleet.stats().clients == 1
-        assert [c.credentials for c in fleet] == sim.credentials
-        assert fleet.stats().clients == 20
         assert fleet.stats().requests == 0
+    assert sim.stats.total_accepted == 0
+
+
+async def test_accounts_given_by_name(sim: Simulator) -> None:
+    accounts = {f"desk-{i}": c for i, c in enumerate(sim.credentials[:3])}
+    async with Fleet(accounts, ClientConfig(base_url=sim.base_url)) as fleet:
+        assert fleet.names == ("desk-0", "desk-1", "desk-2")
+        results = await fleet.map(lambda c: c.uid()).collect()
+    assert [r.account for r in results] == list(accounts)
+    assert [r.value for r in results] == [a.uid for a in sim.state.accounts[:3]]
 
 
 def test_construction_checks() -> None:
@@ -372,23 +407,26 @@ def test_construction_checks() -> None:
         Fleet([a, Credentials("key-b", "s", "p", name="a")])
     with pytest.raises(ValueError, match="appears twice"):
         Fleet([a, Credentials("key-a", "s", "p", name="b")])
+    with pytest.raises(ValueError, match="appears twice"):
+        Fleet({"x": a, "y": a})
     with pytest.raises(TypeError):
         Fleet(["key-a"])  # type: ignore[list-item]
-    with pytest.raises(ValueError, match="timeout"):
-        Fleet([a], timeout=-1)
-    with pytest.raises(TypeError):
-        Fleet([a], colour="blue")  # type: ignore[call-arg]
-    with pytest.raises(ValueError, match="base_url"):
-        Fleet([a], base_url="ftp://x")
+    with pytest.raises(TypeError, match="ClientConfig"):
+        Fleet([a], {"timeout": 3})  # type: ignore[arg-type]
     for bad in (0, -1, True):
         with pytest.raises(ValueError, match="concurrency"):
             Fleet([a], concurrency=bad)
-    with pytest.raises(ValueError, match="max_connections"):
-        Fleet([a], max_connections=0)
     # Unnamed accounts are named by uid, else by position.
     fleet = Fleet([Credentials("k1", "s", "p", uid="77"), Credentials("k2", "s", "p")])
     assert fleet.names == ("77", "account1")
     assert len(Fleet([])) == 0
+    assert Fleet([a]).config == ClientConfig()
+
+
+async def test_an_empty_fleet_runs_nothing() -> None:
+    async with Fleet([]) as fleet:
+        assert await fleet.map(lambda c: c.get_offers()).collect() == []
+        assert [item async for item in fleet.iter_order_history()] == []
 
 
 @simulator(accounts=5, keys_per_account=2, history_orders=0)
@@ -402,12 +440,13 @@ async def test_no_429_when_many_tasks_hit_each_account(sim: Simulator) -> None:
         return len(await asyncio.gather(*calls))
 
     async with _fleet(sim, creds, concurrency=10) as fleet:
-        results = await fleet.map(burst)
+        results = await fleet.map(burst).collect()
         stats = fleet.stats()
-    assert results.raise_first().values() == [6] * 10
+        per_client = [fleet[name].stats.requests for name in fleet]
+    assert [r.unwrap() for r in results] == [6] * 10
     assert sim.stats.total_refused == 0
     assert stats.rate_limited == 0 and stats.retries == 0
-    assert stats.requests == 60 == sum(s.requests for s in stats.by_account.values())
+    assert stats.requests == 60 == sum(per_client)
     assert stats.by_endpoint == {"offers": 30, "orders_active": 30}
     for account in sim.state.accounts:
         assert sim.stats[(account.uid, "offers")].accepted == 6
@@ -432,15 +471,16 @@ async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
     path = tmp_path / "profiles.toml"
     path.write_text(_profiles_toml(sim.credentials, f'host = "{sim.base_url}"\n'))
     path.chmod(0o600)  # private, as a profiles file should be
-    async with Fleet.from_profiles(path, concurrency=2) as fleet:
+    config = ClientConfig(timeout=5)
+    async with Fleet.from_profiles(path, config, concurrency=2) as fleet:
         assert fleet.names == ("main", "sub001", "sub002", "sub003")
-        assert fleet.base_url == sim.base_url
-        assert fleet["sub001"].credentials == sim.credentials[1]
-        uids = await fleet.gather("uid")
-    assert uids.values() == [a.uid for a in sim.state.accounts]
+        assert fleet.config == config.replace(base_url=sim.base_url)
+        assert fleet.credentials["sub001"] == sim.credentials[1]
+        uids = await fleet.map(lambda c: c.uid()).collect()
+    assert [r.value for r in uids] == [a.uid for a in sim.state.accounts]
     assert sim.stats.total_accepted == 0  # the uids came from the file
 
-    subset = Fleet.from_profiles(path, profiles=["sub002", "main"], base_url=sim.base_url)
+    subset = Fleet.from_profiles(path, profiles=["sub002", "main"])
     assert subset.names == ("sub002", "main")
 
     labelled = tmp_path / "labelled.toml"
@@ -450,7 +490,8 @@ async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
     )
     labelled.chmod(0o600)  # private, as a profiles file should be
     fleet = Fleet.from_profiles(labelled)
-    assert fleet.names == ("treasury",) and fleet.base_url == "https://eea.okx.com"
+    assert fleet.names == ("treasury",)
+    assert fleet.config.base_url == "https://eea.okx.com" and fleet.config.demo
 
 
 @pytest.mark.parametrize(
@@ -467,6 +508,11 @@ async def test_from_profiles(sim: Simulator, tmp_path: Path) -> None:
             "[profiles.a]\napi_key = 'k'\nsecret_key = 's'\npassphrase = 'p'\nhost = 'us'\n"
             "[profiles.b]\napi_key = 'k2'\nsecret_key = 's'\npassphrase = 'p'\nhost = 'eea'\n",
             "different hosts",
+        ),
+        (
+            "[profiles.a]\napi_key = 'k'\nsecret_key = 's'\npassphrase = 'p'\ndemo = true\n"
+            "[profiles.b]\napi_key = 'k2'\nsecret_key = 's'\npassphrase = 'p'\ndemo = false\n",
+            "mix demo and live",
         ),
     ],
 )

@@ -21,6 +21,7 @@ import pytest
 from aioresponses import aioresponses
 
 from okx_onchain_earn import (
+    ClientConfig,
     Credentials,
     Fleet,
     InvestData,
@@ -139,7 +140,7 @@ async def test_reprs_of_everything_holding_credentials(tmp_path: Path) -> None:
     )
     path.chmod(0o600)  # private, as a profiles file should be
     profile = read_profiles(path)["a"]
-    async with client() as c, Fleet([creds], rate_limit=False) as fleet:
+    async with client() as c, Fleet([creds], ClientConfig(rate_limit=False)) as fleet:
         shown = [
             creds,
             creds.secret_key,

@@ -1,8 +1,8 @@
 """A treasury day across many sub-accounts, on the embedded simulator.
 
-Every account is driven through the real ``OnchainEarnClient`` (rate limiting on,
-the process-wide limiter) over loopback against ``run_simulator``, all clients
-sharing one aiohttp session. Per account, concurrently:
+Every account is driven through its real ``OnchainEarnClient`` of a ``Fleet`` (one
+aiohttp session, rate limiting on, the event loop's limiter) over loopback against
+``run_simulator``; ``Fleet.map`` runs every account's day. Per account, concurrently:
 
 * **backfill**: page the whole order history with ``iter_order_history``, summing the
   realized earnings per currency;
@@ -37,9 +37,18 @@ from typing import TypeVar
 
 import aiohttp
 
+from .._transport import ClientStats
 from ..client import OnchainEarnClient
+from ..config import ClientConfig
 from ..endpoints import EARN_ENDPOINTS, ORDERS_HISTORY, Endpoint
-from ..errors import FinanceError, OkxAPIError, OkxError, OrderOutcomeUnknownError
+from ..errors import (
+    FinanceError,
+    OkxAPIError,
+    OkxError,
+    OrderOutcomeUnknownError,
+    RateLimiterUnavailable,
+)
+from ..fleet import AccountResult, Fleet
 from ..models import ActiveOrder, HistoryOrder, InvestData, Offer, OrderState, ProductState
 from ..ratelimit import KeyStats, Permit, RateLimiter, shared_limiter
 from ..simulator import Simulator, run_simulator
@@ -311,8 +320,13 @@ class _AnswerLog:
             self.times.setdefault((key, name), []).append(time.monotonic())
 
 
-class _DayOver(Exception):
-    """The day ends before this request's rate-limit slot would come: not sent."""
+class _DayOver(RateLimiterUnavailable):
+    """The day ends before this request's rate-limit slot would come: not sent.
+
+    A refused permit, as when the limiter's store is unreachable: raised before the
+    request leaves, so a trade refused here is known not to have executed (and is not
+    looked up as an unknown outcome).
+    """
 
 
 class _DayLimiter:
@@ -542,13 +556,13 @@ class _Account:
             return await call
         except OrderOutcomeUnknownError:
             raise
-        except OkxError as exc:
-            self.tally.error(exc)
         except _DayOver as over:
             # Not sent; but a trade whose outcome was being looked up stays unknown.
             unknown = _sent_before_day_over(over)
             if unknown is not None:
                 raise unknown from None
+        except OkxError as exc:
+            self.tally.error(exc)
         return None
 
     @staticmethod
@@ -640,7 +654,7 @@ def _progress(
     seconds: float,
     accounts: int,
     tally: _Tally,
-    clients: list[OnchainEarnClient],
+    stats: ClientStats,
     sim: Simulator,
 ) -> DemoProgress:
     return DemoProgress(
@@ -649,8 +663,8 @@ def _progress(
         accounts=accounts,
         opened=tally.opened,
         backfilled=tally.backfilled,
-        requests=sum(c.stats.requests for c in clients),
-        rate_limited=sum(c.stats.rate_limited for c in clients),
+        requests=stats.requests,
+        rate_limited=stats.rate_limited,
         sim_refused=sim.stats.total_refused,
         orders_paged=tally.orders_paged,
         purchases=tally.purchases,
@@ -688,6 +702,10 @@ async def run_demo(
 
     Returns:
         The report; ``report.ok`` is True when nothing was refused for its rate.
+
+    Raises:
+        Exception: What an account's day raised that is not an OKX error (a bug),
+            once the other accounts' days are over.
     """
     if accounts < 1:
         raise ValueError("accounts must be at least 1")
@@ -697,6 +715,7 @@ async def run_demo(
         raise ValueError("concurrency must be at least 1")
     report = DemoReport(accounts=accounts, seconds=seconds, seed=seed, started_at=datetime.now(UTC))
     tally = _Tally()
+    days: list[AccountResult[None]] = []
     async with run_simulator(
         accounts=accounts, seed=seed, rate_limit=True, history_orders=history_orders
     ) as sim:
@@ -717,24 +736,16 @@ async def run_demo(
             )
             # Generous timeout: on a busy machine answers are slow, and a trade that
             # times out has an unknown outcome.
-            clients = [
-                OnchainEarnClient(
-                    creds,
-                    base_url=sim.base_url,
-                    session=session,
-                    timeout=30.0,
-                    journal=tally.journal,
-                    reconcile_timeout=3.0,
-                    limiter=limiter,
-                )
-                for creds in sim.credentials
-            ]
+            config = ClientConfig(base_url=sim.base_url, timeout=30.0, reconcile_timeout=3.0)
+            fleet = Fleet(
+                sim.credentials, config, session=session, limiter=limiter, journal=tally.journal
+            )
             stagger = min(1.0, seconds / 10)
             desks, backfills = asyncio.Semaphore(concurrency), asyncio.Semaphore(concurrency)
             workers = [
                 _Account(
                     i,
-                    c,
+                    fleet[name],
                     tally,
                     seed=seed,
                     deadline=deadline,
@@ -742,8 +753,9 @@ async def run_demo(
                     desks=desks,
                     backfills=backfills,
                 )
-                for i, c in enumerate(clients)
+                for i, name in enumerate(fleet)
             ]
+            by_client = {w.client: w for w in workers}
 
             async def open_books() -> None:
                 # The simulator makes an account's books (balances, 1000 orders of
@@ -760,8 +772,13 @@ async def run_demo(
                         slice_end = time.monotonic() + _OPENING_SLICE
                 report.opening_seconds = time.monotonic() - started
 
+            async def day() -> None:
+                # Every account's day at once: the semaphores above bound the work.
+                run = fleet.map(lambda client: by_client[client].run(), concurrency=accounts)
+                days.extend(await run.collect())
+
             def snapshot() -> DemoProgress:
-                return _progress(started, seconds, accounts, tally, clients, sim)
+                return _progress(started, seconds, accounts, tally, fleet.stats(), sim)
 
             ticker: asyncio.Task[None] | None = None
             if on_progress is not None:
@@ -773,39 +790,40 @@ async def run_demo(
                         await asyncio.sleep(progress_interval)
 
                 ticker = asyncio.create_task(tick())
-            try:
-                async with asyncio.timeout(seconds + GRACE_SECONDS):
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(open_books())
-                        for w in workers:
-                            tg.create_task(w.run())
-            except TimeoutError:
-                report.cut_short = True
-            finally:
-                if ticker is not None:
-                    ticker.cancel()
-                    await asyncio.gather(ticker, return_exceptions=True)
-                for client in clients:
-                    await client.aclose()
+            async with fleet:
+                try:
+                    async with asyncio.timeout(seconds + GRACE_SECONDS):
+                        async with asyncio.TaskGroup() as tg:
+                            tg.create_task(open_books())
+                            tg.create_task(day())
+                except TimeoutError:
+                    report.cut_short = True
+                finally:
+                    if ticker is not None:
+                        ticker.cancel()
+                        await asyncio.gather(ticker, return_exceptions=True)
             report.elapsed = time.monotonic() - started
             report.last_request_at = max(0.0, log.last_sent - started)
             if on_progress is not None:
                 on_progress(snapshot())
-        _fill(report, tally, workers, sim, log)
+        _fill(report, tally, workers, fleet.stats(), sim, log)
+    for result in days:
+        result.unwrap()  # a day counts the errors a day brings: anything else is a bug
     return report
 
 
 def _fill(
-    report: DemoReport, tally: _Tally, workers: list[_Account], sim: Simulator, log: _AnswerLog
+    report: DemoReport,
+    tally: _Tally,
+    workers: list[_Account],
+    stats: ClientStats,
+    sim: Simulator,
+    log: _AnswerLog,
 ) -> None:
-    by_endpoint: Counter[str] = Counter()
-    for w in workers:
-        stats = w.client.stats
-        report.requests += stats.requests
-        report.retries += stats.retries
-        report.rate_limited += stats.rate_limited
-        by_endpoint.update(stats.by_endpoint)
-    report.requests_by_endpoint = dict(sorted(by_endpoint.items()))
+    report.requests = stats.requests
+    report.retries = stats.retries
+    report.rate_limited = stats.rate_limited
+    report.requests_by_endpoint = dict(sorted(stats.by_endpoint.items()))
     report.sim_accepted = sim.stats.total_accepted
     report.sim_refused = sim.stats.total_refused
     for (uid, name), counts in sim.stats.items():
