@@ -39,6 +39,7 @@ from .errors import (
     OkxTransportError,
     OrderOutcomeUnknownError,
     RateLimitError,
+    RateLimiterUnavailable,
     RequestTimeoutError,
     ResponseDecodeError,
 )
@@ -150,13 +151,21 @@ def _middlewares(session: aiohttp.ClientSession) -> tuple[aiohttp.ClientMiddlewa
     return (*own, _OneSend())
 
 
+def _was_sent(error: OkxError) -> bool:
+    """False only when the failed attempt surely never left: nothing can have executed."""
+    if isinstance(error, OkxTransportError):
+        return error.sent
+    # Raised while waiting for a permit or by a closed client: before any request.
+    return not isinstance(error, RateLimiterUnavailable | ClientClosedError)
+
+
 def _may_have_executed(error: OkxError) -> bool:
     """True when a trade that failed this way may still have executed on OKX."""
-    if isinstance(error, OkxTransportError):
-        return error.sent  # lost answers and unreadable ones alike
+    if not _was_sent(error):
+        return False
     if isinstance(error, OkxAPIError):
         return isinstance(error, RequestTimeoutError) or error.status >= 500
-    return True
+    return True  # a lost answer, an unreadable one, or an error we cannot place
 
 
 class Transport:
@@ -369,8 +378,8 @@ class Transport:
             try:
                 return await self._attempt(endpoint, decoder, url, path, body, uid, options)
             except OkxError as error:
-                sent = not (isinstance(error, OkxTransportError) and not error.sent)
-                if endpoint.is_trade and sent and _may_have_executed(error):
+                sent = _was_sent(error)
+                if endpoint.is_trade and _may_have_executed(error):
                     # Never re-sent, whatever the policy: the trading layer reconciles.
                     raise _unknown(endpoint, error) from error
                 if isinstance(error, RateLimitError):
