@@ -51,11 +51,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import aiohttp
 
 from ._lifecycle import Lifecycle
+from .auth import Credentials
 from .errors import (
     ClientClosedError,
     OkxAPIError,
@@ -67,10 +68,34 @@ from .errors import (
 )
 from .models import ActiveOrder, HistoryOrder, OrderAck, OrderState
 
-if TYPE_CHECKING:
-    from .client import OnchainEarnClient
 
-__all__ = ["Journal", "TradeEvent", "check_tag", "check_tag_prefix", "new_tag"]
+class OrderLookup(Protocol):
+    """What the trading layer needs of a client: its key and clock, and two reads.
+
+    ``OnchainEarnClient`` is one; the trading layer depends on this, not on the client.
+    """
+
+    @property
+    def credentials(self) -> Credentials:
+        """The key trades are sent with."""
+        ...
+
+    @property
+    def clock_offset(self) -> float:
+        """Seconds added to local time to get the exchange's time."""
+        ...
+
+    async def get_active_orders(self, *, product_id: str | None = None) -> list[ActiveOrder]:
+        """Orders in progress."""
+        ...
+
+    async def get_order_history(
+        self, *, product_id: str | None = None, limit: int | None = None
+    ) -> list[HistoryOrder]:
+        """The newest page of completed orders."""
+        ...
+
+__all__ = ["Journal", "OrderLookup", "TradeEvent", "check_tag", "check_tag_prefix", "new_tag"]
 
 log = logging.getLogger("okx_onchain_earn")
 
@@ -284,7 +309,7 @@ class TradeGuard:
 
     def __init__(
         self,
-        client: OnchainEarnClient,
+        client: OrderLookup,
         *,
         journal: Journal | None,
         reconcile_timeout: float,
