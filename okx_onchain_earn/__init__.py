@@ -1,20 +1,22 @@
 """okx-onchain-earn: an asyncio client for OKX On-chain earn.
 
-The public names live here; everything else is plumbing.
+The names most programs need live here: the client and its settings, the models it
+returns, the fleet, the journal's event and the errors worth catching by name. The
+rest lives in its module: ``okx_onchain_earn.models`` (every model and ``decode_page``),
+``okx_onchain_earn.errors`` (the whole error tree), ``okx_onchain_earn.endpoints``
+(the endpoint table), ``okx_onchain_earn.ratelimit`` (limiters),
+``okx_onchain_earn.trading`` (tags), ``okx_onchain_earn.auth`` (signing),
+``okx_onchain_earn.simulator`` and ``okx_onchain_earn.profiles``.
 """
 
 from __future__ import annotations
 
 from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
-from ._transport import ClientStats
-from .auth import Credentials, sign
+from .auth import Credentials
 from .client import OnchainEarnClient
 from .config import ClientConfig, RetryPolicy
-from .endpoints import EARN_ENDPOINTS, ENDPOINTS, Endpoint
 from .errors import (
-    AboveMaximumError,
     AuthenticationError,
-    BelowMinimumError,
     ClientClosedError,
     FinanceError,
     InsufficientBalanceError,
@@ -26,36 +28,23 @@ from .errors import (
     OkxTransportError,
     OrderOutcomeUnknownError,
     PaginationError,
-    PermissionDeniedError,
     RateLimitError,
-    RateLimiterUnavailable,
-    RedemptionError,
-    RequestTimeoutError,
     ResponseDecodeError,
-    ServiceUnavailableError,
-    SoldOutError,
-    TimestampError,
     WrongHostError,
 )
 from .fleet import AccountResult, Fleet, FleetError
 from .models import (
     ActiveOrder,
-    Earning,
-    EarningType,
-    FastRedemption,
     HistoryOrder,
     InvestData,
-    InvestedAmount,
     Offer,
-    OfferEarning,
-    OfferInvestData,
     OrderAck,
     OrderState,
     ProductState,
-    RealizedEarning,
 )
-from .pagination import HistoryPage, OrderHistoryPager
-from .trading import TradeEvent, new_tag
+from .pagination import OrderHistoryPager
+from .stats import ClientStats
+from .trading import Journal, TradeEvent
 
 __version__ = "0.1.0"
 
@@ -64,33 +53,22 @@ __all__ = [
     "HOST_OPENAPI",
     "HOST_US",
     "HOST_WWW",
-    "AboveMaximumError",
     "AccountResult",
     "ActiveOrder",
     "AuthenticationError",
-    "BelowMinimumError",
     "ClientClosedError",
     "ClientConfig",
     "ClientStats",
     "Credentials",
-    "EARN_ENDPOINTS",
-    "ENDPOINTS",
-    "Earning",
-    "EarningType",
-    "Endpoint",
-    "FastRedemption",
     "FinanceError",
     "Fleet",
     "FleetError",
     "HistoryOrder",
-    "HistoryPage",
     "InsufficientBalanceError",
     "InvalidRequestError",
     "InvestData",
-    "InvestedAmount",
+    "Journal",
     "Offer",
-    "OfferEarning",
-    "OfferInvestData",
     "OkxAPIError",
     "OkxConnectionError",
     "OkxError",
@@ -102,21 +80,11 @@ __all__ = [
     "OrderOutcomeUnknownError",
     "OrderState",
     "PaginationError",
-    "PermissionDeniedError",
     "ProductState",
     "RateLimitError",
-    "RateLimiterUnavailable",
-    "RealizedEarning",
-    "RetryPolicy",
-    "RedemptionError",
-    "RequestTimeoutError",
     "ResponseDecodeError",
-    "ServiceUnavailableError",
-    "SoldOutError",
-    "TimestampError",
+    "RetryPolicy",
     "TradeEvent",
     "WrongHostError",
     "__version__",
-    "new_tag",
-    "sign",
 ]

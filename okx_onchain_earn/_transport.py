@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 from urllib.parse import quote
 
@@ -44,12 +43,13 @@ from .errors import (
     ResponseDecodeError,
 )
 from .models import PageDecoder
+from .stats import ClientStats
 
 if TYPE_CHECKING:
     from .config import RetryPolicy
     from .ratelimit import RateLimiter
 
-__all__ = ["ClientStats", "Transport", "encode_query"]
+__all__ = ["Transport", "encode_query"]
 
 log = logging.getLogger("okx_onchain_earn")
 
@@ -83,25 +83,6 @@ def encode_query(params: Mapping[str, str | None]) -> str:
         for k, v in params.items()
         if v is not None
     )
-
-
-@dataclass(slots=True)
-class ClientStats:
-    """Counters of one client, for monitoring.
-
-    Attributes:
-        requests: Requests sent (retries included).
-        retries: Requests re-sent after a retryable failure.
-        rate_limited: 429/50011 answers received (should stay 0 with pacing on).
-        clock_resyncs: Times the clock offset was re-learnt after a 50102.
-        by_endpoint: Requests sent, by endpoint name.
-    """
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    clock_resyncs: int = 0
-    by_endpoint: dict[str, int] = field(default_factory=dict)
 
 
 class _RequestOptions(TypedDict, total=False):

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import msgspec
 
-from ._transport import ClientStats, Transport, encode_query
+from ._transport import Transport, encode_query
 from .auth import Credentials
 from .config import ClientConfig, _seconds
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
@@ -29,6 +29,7 @@ from .models import (
     page_decoder,
 )
 from .pagination import OrderHistoryPager
+from .stats import ClientStats
 from .trading import Journal, TradeGuard, check_tag, new_tag
 
 if TYPE_CHECKING:

@@ -37,13 +37,13 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 import aiohttp
 
 from . import _constants as C
-from ._transport import ClientStats
 from .auth import Credentials
 from .client import OnchainEarnClient
 from .config import ClientConfig
 from .errors import ClientClosedError, OkxError
 from .models import HistoryOrder
 from .profiles import Profile, read_profiles
+from .stats import ClientStats
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter

@@ -7,8 +7,8 @@ import pickle
 
 import pytest
 
-from okx_onchain_earn import Credentials, sign
-from okx_onchain_earn.auth import format_timestamp
+from okx_onchain_earn import Credentials
+from okx_onchain_earn.auth import format_timestamp, sign
 
 from .conftest import SECRET
 

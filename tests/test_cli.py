@@ -24,15 +24,7 @@ from typing import Any, TypeVar
 import pytest
 from click.testing import CliRunner, Result
 
-from okx_onchain_earn import (
-    HOST_EEA,
-    HOST_US,
-    HOST_WWW,
-    Credentials,
-    PermissionDeniedError,
-    TimestampError,
-    WrongHostError,
-)
+from okx_onchain_earn import HOST_EEA, HOST_US, HOST_WWW, Credentials, WrongHostError
 from okx_onchain_earn.cli import main
 from okx_onchain_earn.cli._app import cli
 from okx_onchain_earn.cli._config import (
@@ -43,6 +35,7 @@ from okx_onchain_earn.cli._config import (
 )
 from okx_onchain_earn.cli._errors import ExitCode, describe_failure
 from okx_onchain_earn.cli._output import ACTIVE, HISTORY, OFFERS, Column, Item, Listing, render
+from okx_onchain_earn.errors import PermissionDeniedError, TimestampError
 from okx_onchain_earn.profiles import read_profiles
 from okx_onchain_earn.simulator import Simulator, run_simulator
 

@@ -25,13 +25,13 @@ from okx_onchain_earn import (
     OrderOutcomeUnknownError,
     OrderState,
     RateLimitError,
-    ServiceUnavailableError,
     WrongHostError,
-    sign,
 )
 from okx_onchain_earn._hosts import host_state, key_id
 from okx_onchain_earn._transport import encode_query
+from okx_onchain_earn.auth import sign
 from okx_onchain_earn.endpoints import Endpoint
+from okx_onchain_earn.errors import ServiceUnavailableError
 
 from .conftest import SECRET, doc_example
 

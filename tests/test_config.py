@@ -18,11 +18,10 @@ from okx_onchain_earn import (
     OnchainEarnClient,
     OrderOutcomeUnknownError,
     RetryPolicy,
-    ServiceUnavailableError,
 )
 from okx_onchain_earn.config import RetryDecision
 from okx_onchain_earn.endpoints import Endpoint
-from okx_onchain_earn.errors import OkxError
+from okx_onchain_earn.errors import OkxError, ServiceUnavailableError
 
 from .conftest import doc_example
 from .test_client import EARN, RecordingLimiter, RecordingResponses, mocked, sent

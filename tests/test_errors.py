@@ -6,20 +6,22 @@ import pytest
 
 from okx_onchain_earn import (
     AuthenticationError,
-    BelowMinimumError,
     InsufficientBalanceError,
     InvalidRequestError,
     OkxAPIError,
     OkxError,
-    PermissionDeniedError,
     RateLimitError,
+    WrongHostError,
+)
+from okx_onchain_earn.errors import (
+    BelowMinimumError,
+    PermissionDeniedError,
     RequestTimeoutError,
     ServiceUnavailableError,
     SoldOutError,
     TimestampError,
-    WrongHostError,
+    error_for_code,
 )
-from okx_onchain_earn.errors import error_for_code
 
 
 @pytest.mark.parametrize(
@@ -63,7 +65,7 @@ def test_unknown_5xx_is_retryable() -> None:
 
 
 def test_limiter_unavailable_is_an_okx_error() -> None:
-    from okx_onchain_earn import RateLimiterUnavailable as Public
+    from okx_onchain_earn.errors import RateLimiterUnavailable as Public
     from okx_onchain_earn.ratelimit import RateLimiterUnavailable as FromLimiter
 
     assert Public is FromLimiter

@@ -11,7 +11,6 @@ import pytest
 
 from okx_onchain_earn import (
     ActiveOrder,
-    EarningType,
     HistoryOrder,
     InvestData,
     Offer,
@@ -20,7 +19,7 @@ from okx_onchain_earn import (
     ProductState,
 )
 from okx_onchain_earn.errors import ResponseDecodeError
-from okx_onchain_earn.models import decode_page
+from okx_onchain_earn.models import EarningType, decode_page
 
 from .conftest import doc_example
 

@@ -35,11 +35,13 @@ from okx_onchain_earn import (
     OrderOutcomeUnknownError,
     OrderState,
     RateLimitError,
+)
+from okx_onchain_earn._lifecycle import Lifecycle
+from okx_onchain_earn.errors import (
     RateLimiterUnavailable,
     RequestTimeoutError,
     ServiceUnavailableError,
 )
-from okx_onchain_earn._lifecycle import Lifecycle
 from okx_onchain_earn.models import decode_page
 from okx_onchain_earn.trading import TradeEvent, TradeGuard
 

@@ -37,7 +37,6 @@ from typing import TypeVar
 
 import aiohttp
 
-from .._transport import ClientStats
 from ..client import OnchainEarnClient
 from ..config import ClientConfig
 from ..endpoints import EARN_ENDPOINTS, ORDERS_HISTORY, Endpoint
@@ -52,6 +51,7 @@ from ..fleet import AccountResult, Fleet
 from ..models import ActiveOrder, HistoryOrder, InvestData, Offer, OrderState, ProductState
 from ..ratelimit import KeyStats, Permit, RateLimiter, shared_limiter
 from ..simulator import Simulator, run_simulator
+from ..stats import ClientStats
 from ..trading import TradeEvent
 
 __all__ = ["DemoError", "DemoProgress", "DemoReport", "RateSummary", "run_demo"]

@@ -9,15 +9,14 @@ import pytest
 
 from okx_onchain_earn import (
     AuthenticationError,
-    BelowMinimumError,
     Credentials,
     InsufficientBalanceError,
     InvestData,
     OnchainEarnClient,
     OrderState,
-    PermissionDeniedError,
     WrongHostError,
 )
+from okx_onchain_earn.errors import BelowMinimumError, PermissionDeniedError
 from okx_onchain_earn.simulator import run_simulator
 
 
