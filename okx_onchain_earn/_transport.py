@@ -3,8 +3,10 @@
 Data flows one way. The client's endpoint methods only validate their arguments and
 hand an endpoint row, a query or body and a decoder to ``Transport.call``. Here each
 attempt is signed (after its permit, so a long wait cannot age the timestamp), paced,
-sent once on the wire and counted, and its answer read by ``_answer.read_answer``
-(pure: bytes in, rows or a typed error out). A failed attempt goes to one place,
+sent once on the wire and counted, and its answer read (pure: bytes in, rows or a
+typed error out). Signing, reading the envelope and the limiter key are the venue's
+(``venue.Venue``; OKX's is ``OkxVenue``); everything else here is the same for any
+exchange. A failed attempt goes to one place,
 ``Transport._call``: a trade that may have reached OKX becomes an unknown outcome
 (reconciled by the trading layer, never re-sent); anything else goes to the
 ``RetryPolicy``, which decides retry, delay, clock resync and limiter penalty.
@@ -24,10 +26,10 @@ import msgspec
 from yarl import URL
 
 from . import _constants as C
-from ._answer import EXCERPT, read_answer
+from ._answer import EXCERPT
 from ._hosts import HostState, host_state, key_id
 from ._lifecycle import Lifecycle
-from .auth import Credentials, format_timestamp
+from .auth import Credentials
 from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
 from .errors import (
     ClientClosedError,
@@ -44,6 +46,7 @@ from .errors import (
 )
 from .models import PageDecoder
 from .stats import ClientStats
+from .venue import OkxVenue, Venue
 
 if TYPE_CHECKING:
     from .config import RetryPolicy
@@ -171,6 +174,7 @@ class Transport:
         "_session",
         "_timeout",
         "_uid_lock",
+        "_venue",
         "lifecycle",
         "stats",
     )
@@ -187,10 +191,12 @@ class Transport:
         limiter: RateLimiter | None,
         rate_limit: bool,
         pool_size: int,
+        venue: Venue | None = None,
     ) -> None:
         self._creds = credentials
         self._base = base_url
         self._demo = demo
+        self._venue: Venue = venue if venue is not None else OkxVenue(credentials, demo=demo)
         self._session = session
         self._owns_session = session is None
         self._parent: Transport | None = None
@@ -223,6 +229,7 @@ class Transport:
             limiter=self._limiter if rate_limit else None,
             rate_limit=rate_limit,
             pool_size=self._connector_limit,
+            venue=self._venue if demo == self._demo else None,
         )
         child._parent = self._parent or self
         child._owns_session = False
@@ -369,7 +376,7 @@ class Transport:
                     endpoint, error, sent=sent, attempt=attempt + 1, paced=limiter is not None
                 )
                 if decision.penalize and limiter is not None:
-                    limiter.penalize(uid, endpoint)
+                    limiter.penalize(self._venue.pacing_key(endpoint, uid), endpoint)
                 if decision.resync_clock:
                     if resynced:
                         raise
@@ -386,20 +393,6 @@ class Transport:
                 log.debug("retrying %s (attempt %d): %s", endpoint.name, attempt, error)
                 await asyncio.sleep(decision.delay)  # even 0: let the loop breathe
 
-    def _headers(self, method: str, path: str, body: bytes) -> dict[str, str]:
-        ts = format_timestamp(time.time() + self.clock_offset)
-        creds = self._creds
-        headers = {
-            "OK-ACCESS-KEY": creds.api_key,
-            "OK-ACCESS-SIGN": creds.sign(ts, method, path, body),
-            "OK-ACCESS-TIMESTAMP": ts,
-            "OK-ACCESS-PASSPHRASE": creds.passphrase,
-            "Content-Type": "application/json",
-        }
-        if self._demo:
-            headers["x-simulated-trading"] = "1"
-        return headers
-
     async def _attempt(
         self,
         endpoint: Endpoint,
@@ -414,7 +407,8 @@ class Transport:
         name = endpoint.name
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
-        permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
+        key = self._venue.pacing_key(endpoint, uid)
+        permit = await limiter.acquire(key, endpoint) if limiter is not None else None
         try:
             if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
                 await self.host().ip_limiter(endpoint).acquire()
@@ -429,7 +423,7 @@ class Transport:
         finally:
             if permit is not None:
                 permit.release()
-        return read_answer(endpoint, decoder, raw, status)
+        return self._venue.read(endpoint, decoder, raw, status)
 
     async def _send(
         self,
@@ -446,7 +440,11 @@ class Transport:
         stats.requests += 1
         stats.by_endpoint[name] = stats.by_endpoint.get(name, 0) + 1
         # Headers are built after the permit: a long wait must not age the timestamp.
-        headers = self._headers(endpoint.method, path, body) if endpoint.is_private else {}
+        headers = (
+            self._venue.sign(endpoint.method, path, body, time.time() + self.clock_offset)
+            if endpoint.is_private
+            else {}
+        )
         try:
             async with session.request(
                 endpoint.method,

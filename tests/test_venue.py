@@ -1,0 +1,83 @@
+"""The venue seam: signing, reading answers and the limiter key come from the venue."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import pytest
+
+from okx_onchain_earn import Credentials
+from okx_onchain_earn._transport import Transport
+from okx_onchain_earn.config import RetryPolicy
+from okx_onchain_earn.endpoints import OFFERS, PUBLIC_TIME, Endpoint
+from okx_onchain_earn.errors import InvalidRequestError
+from okx_onchain_earn.models import Offer, PageDecoder, page_decoder
+from okx_onchain_earn.venue import OkxVenue
+
+from .test_client import EARN, RecordingResponses, mocked, sent
+
+__all__ = ["mocked"]  # the fixture, imported for pytest
+
+T = TypeVar("T")
+
+
+def test_okx_venue_signs_as_credentials_do(creds: Credentials) -> None:
+    venue = OkxVenue(creds)
+    headers = venue.sign("GET", "/api/v5/x?a=1", b"", 1_700_000_000.123)
+    assert headers["OK-ACCESS-TIMESTAMP"] == "2023-11-14T22:13:20.123Z"
+    expected = creds.sign("2023-11-14T22:13:20.123Z", "GET", "/api/v5/x?a=1", b"")
+    assert headers["OK-ACCESS-SIGN"] == expected
+    assert "x-simulated-trading" not in headers
+    assert OkxVenue(creds, demo=True).sign("GET", "/p", b"", 0)["x-simulated-trading"] == "1"
+    assert creds.secret_key not in repr(venue)
+
+
+def test_okx_venue_pacing_keys(creds: Credentials) -> None:
+    venue = OkxVenue(creds)
+    assert venue.pacing_key(OFFERS, "44801") == "44801"
+    assert venue.pacing_key(PUBLIC_TIME, "44801") == "ip"
+
+
+class TaggedVenue:
+    """Another exchange's conventions: its own header, its own envelope."""
+
+    name = "tagged"
+
+    def __init__(self) -> None:
+        self.signed: list[str] = []
+
+    def sign(self, method: str, path: str, body: bytes, now: float) -> dict[str, str]:
+        self.signed.append(path)
+        return {"X-Tagged-Key": "k"}
+
+    def read(self, endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status: int) -> list[T]:
+        if raw.startswith(b"ERR"):
+            raise InvalidRequestError("ERR", raw.decode(), status=status, endpoint=endpoint.name)
+        return decoder.decode_data(raw)
+
+    def pacing_key(self, endpoint: Endpoint, uid: str) -> str:
+        return f"tagged:{uid}"
+
+
+async def test_the_pipeline_signs_and_reads_through_its_venue(
+    mocked: RecordingResponses, creds: Credentials
+) -> None:
+    venue = TaggedVenue()
+    transport = Transport(
+        creds, base_url="https://www.okx.com", demo=False, session=None, timeout=5,
+        retry=RetryPolicy(max_retries=0), limiter=None, rate_limit=False, pool_size=4,
+        venue=venue,
+    )
+    mocked.get(f"{EARN}/offers?ccy=DOT", body=b'[{"ccy":"DOT","productId":"101"}]')
+    mocked.get(f"{EARN}/offers?ccy=BAD", body=b"ERR no such currency")
+    try:
+        (offer,) = await transport.call(OFFERS, page_decoder(Offer), "ccy=DOT")
+        assert offer.product_id == "101"
+        with pytest.raises(InvalidRequestError, match="no such currency"):
+            await transport.call(OFFERS, page_decoder(Offer), "ccy=BAD")
+    finally:
+        await transport.aclose()
+    assert venue.signed == ["/api/v5/finance/staking-defi/offers?ccy=DOT",
+                            "/api/v5/finance/staking-defi/offers?ccy=BAD"]
+    headers: dict[str, Any] = sent(mocked)[0][2]["headers"]
+    assert headers == {"X-Tagged-Key": "k"}
