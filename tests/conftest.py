@@ -37,7 +37,7 @@ class _CompatResponse(ClientResponse):
         super().__init__(*args, **kwargs)
 
 
-aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[misc]
+aioresponses.core.ClientResponse = _CompatResponse  # type: ignore[attr-defined]
 
 
 def doc_example(name: str) -> dict[str, Any]:

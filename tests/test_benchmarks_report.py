@@ -146,8 +146,8 @@ def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     def keep(fig: Any, path: Any, **kwargs: Any) -> None:
         canvas = FigureCanvasAgg(fig)
-        canvas.draw()
-        figures.append((fig, canvas.get_renderer()))
+        canvas.draw()  # type: ignore[no-untyped-call]
+        figures.append((fig, canvas.get_renderer()))  # type: ignore[no-untyped-call]
 
     monkeypatch.setattr(Figure, "savefig", keep)
     return figures

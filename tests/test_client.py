@@ -351,7 +351,7 @@ async def test_unknown_purchase_reconciled_by_tag(mocked: RecordingResponses, cl
 
 async def test_trade_retried_when_connect_refused(mocked: RecordingResponses, client: OnchainEarnClient) -> None:
     refused = aiohttp.ClientConnectorError(
-        aiohttp.client_reqrep.ConnectionKey("www.okx.com", 443, True, None, None, None, None),
+        aiohttp.client_reqrep.ConnectionKey("www.okx.com", 443, True, True, None, None, None),
         OSError(111, "Connection refused"),
     )
     mocked.get(f"{EARN}/orders-active", payload={"code": "0", "data": []})

@@ -47,7 +47,7 @@ __all__ = ["mocked"]  # the fixture, imported for pytest
         ({"retry": 3}, "retry"),
     ],
 )
-def test_bad_settings_fail_when_the_config_is_built(changes: dict, name: str) -> None:
+def test_bad_settings_fail_when_the_config_is_built(changes: dict[str, Any], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         ClientConfig(**changes)
 
@@ -57,7 +57,7 @@ def test_bad_settings_fail_when_the_config_is_built(changes: dict, name: str) ->
     [({"max_retries": -1}, "max_retries"), ({"backoff": math.nan}, "backoff"),
      ({"max_backoff": -2}, "max_backoff")],
 )
-def test_bad_retry_settings_fail(changes: dict, name: str) -> None:
+def test_bad_retry_settings_fail(changes: dict[str, Any], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         RetryPolicy(**changes)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,7 +135,7 @@ def test_constant_defaults_are_told_from_enum_members() -> None:
 
 
 def test_class_problems_need_a_type_and_a_description_for_every_field() -> None:
-    entry = {
+    entry: dict[str, Any] = {
         "id": "okx_onchain_earn.models.OrderAck",
         "bases": "Bases: Struct",
         "rows": [["ord_id", "str", "Order id."], ["tag", "str | None", ""]],

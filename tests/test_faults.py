@@ -319,7 +319,10 @@ async def test_absurd_nesting_is_typed(creds: Credentials, body: bytes) -> None:
     async def answer(request: web.Request) -> web.StreamResponse:
         return web.Response(body=body, content_type="application/json")
 
-    routes = {OFFERS_PATH: answer, "/api/v5/finance/staking-defi/purchase": answer}
+    routes: dict[str, Handler] = {
+        OFFERS_PATH: answer,
+        "/api/v5/finance/staking-defi/purchase": answer,
+    }
     async with scripted(routes) as base, OnchainEarnClient(
         creds, base_url=base, rate_limit=False, max_retries=0
     ) as c:
@@ -344,14 +347,15 @@ async def test_absurd_nesting_is_typed(creds: Credentials, body: bytes) -> None:
     ],
 )
 async def test_malformed_amounts_and_times_are_decode_errors(
-    mocked: RecordingResponses, client: OnchainEarnClient, path: str, row: dict, bad: str
+    mocked: RecordingResponses, client: OnchainEarnClient, path: str, row: dict[str, Any], bad: str
 ) -> None:
     mocked.get(f"{EARN}/{path}", payload={"code": "0", "msg": "", "data": [row]})
-    call = {
+    calls: dict[str, Callable[[], Awaitable[object]]] = {
         "offers": client.get_offers,
         "orders-history": client.get_order_history,
         "orders-active": client.get_active_orders,
-    }[path]
+    }
+    call = calls[path]
     with pytest.raises(ResponseDecodeError) as info:
         await call()
     assert info.value.endpoint == path.replace("-", "_") and bad in info.value.excerpt

@@ -41,7 +41,7 @@ def test_offer_example() -> None:
     assert offer.state is ProductState.PURCHASABLE
     assert offer.early_redeem is False and offer.is_flexible
     inv = offer.invest_data[0]
-    assert (inv.ccy, inv.bal, inv.min_amt, inv.max_amt) == ("DOT", 0, Decimal("2"), 0)
+    assert (inv.ccy, inv.bal, inv.min_amt, inv.max_amt) == ("DOT", Decimal(0), Decimal("2"), Decimal(0))
     assert offer.earning_data[0].earning_type is EarningType.ESTIMATED
     assert offer.fast_redemption_daily_limit is None  # "" means unsupported
     assert offer.redeem_period == (timedelta(days=28), timedelta(days=28))
@@ -159,9 +159,8 @@ def test_empty_strings_read_as_none_everywhere() -> None:
 
 
 def test_missing_state_is_not_invented() -> None:
-    for model in (HistoryOrder, ActiveOrder):
-        (o,) = decode_page(page(b'{"ordId":"1"}'), model)  # type: ignore[type-var]
-        assert o.state is None
+    assert decode_page(page(b'{"ordId":"1"}'), HistoryOrder)[0].state is None
+    assert decode_page(page(b'{"ordId":"1"}'), ActiveOrder)[0].state is None
     (offer,) = decode_page(page(b'{"ccy":"X","productId":"9"}'), Offer)
     assert offer.state is None
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -187,7 +188,7 @@ async def test_after_and_before_walk_strictly_between() -> None:
 
 # -- adversarial pages, interrupted walks, servers that make no progress ---------------
 
-WALKS = {
+WALKS: dict[str, tuple[dict[str, Any], list[int]]] = {
     # name: (pager arguments, the orders expected, in walking order), over ids 1..60
     "backward": ({"after": None, "before": None}, list(range(60, 0, -1))),
     "backward-from": ({"after": "45", "before": None}, list(range(44, 0, -1))),
@@ -212,7 +213,7 @@ WALKS = {
 }
 
 
-def resumed(kw: dict[str, object], cursor: str | None, forward: bool) -> dict[str, object]:
+def resumed(kw: dict[str, Any], cursor: str | None, forward: bool) -> dict[str, Any]:
     """The pager arguments that resume a walk from ``cursor``."""
     return {**kw, "before": cursor} if forward else {**kw, "after": cursor}
 

@@ -263,11 +263,13 @@ async def test_send_mode_spaces_sends_and_ignores_the_round_trip(
         # trip must not push it back (arrival mode would rescore it).
         key = f"{prefix}v:{FAST3.name}"
         permit = await limiter.acquire("v", FAST3)
-        ((_, granted),) = await raw.zrange(key, 0, -1, withscores=True)
+        scored: Any = await raw.zrange(key, 0, -1, withscores=True)
+        ((_, granted),) = scored
         await asyncio.sleep(0.1)
         permit.release()
         await _drain(limiter)
-        ((_, after_release),) = await raw.zrange(key, 0, -1, withscores=True)
+        scored = await raw.zrange(key, 0, -1, withscores=True)
+        ((_, after_release),) = scored
         assert after_release == granted
     finally:
         await limiter.aclose()

@@ -259,7 +259,7 @@ async def test_any_failure_after_sending_is_reconciled(exc: BaseException, made:
 
 
 def _refused_to_connect() -> OkxConnectionError:
-    key = aiohttp.client_reqrep.ConnectionKey("www.okx.com", 443, True, None, None, None, None)
+    key = aiohttp.client_reqrep.ConnectionKey("www.okx.com", 443, True, True, None, None, None)
     err = OkxConnectionError("cannot connect for purchase", endpoint="purchase")
     err.__cause__ = aiohttp.ClientConnectorError(key, OSError(111, "Connection refused"))
     return err

@@ -197,7 +197,7 @@ async def test_since_until_stop_early_on_purchase_time() -> None:
         async with OnchainEarnClient(creds, base_url=sim.base_url) as client:
             all_orders = [o async for o in client.iter_order_history()]
             assert len(all_orders) == len(everything)
-            times = [o.purchased_time for o in all_orders]
+            times = [o.purchased_time for o in all_orders if o.purchased_time is not None]
             assert times == sorted(times, reverse=True)  # ids follow purchase time
             since, until = times[250], times[40]
             assert since is not None and until is not None
