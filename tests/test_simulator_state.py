@@ -29,7 +29,8 @@ from okx_onchain_earn.simulator import (
     serve,
     serve_forever,
 )
-from okx_onchain_earn.simulator._state import HistoryBook, default_products
+from okx_onchain_earn.simulator._catalogue import default_products
+from okx_onchain_earn.simulator._history import HistoryBook
 
 pytest_plugins = ["pytester"]
 

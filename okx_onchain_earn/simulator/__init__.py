@@ -30,10 +30,14 @@ HTTP statuses: authentication errors 401; 50011 429; 50001 503; 50026 500; 50002
 
 from __future__ import annotations
 
+from ._accounts import Account, ApiKey
 from ._app import HTTP_STATUS, TIMESTAMP_TOLERANCE
+from ._catalogue import Product
 from ._clock import SimClock
 from ._faults import Fault, FaultKind, Faults
+from ._history import HistoryRecord
 from ._limits import EndpointStats, RateLimits, Stats
+from ._orders import Order, SimError, Timing
 from ._server import (
     Simulator,
     load_credentials_file,
@@ -42,16 +46,7 @@ from ._server import (
     serve_forever,
     write_credentials_file,
 )
-from ._state import (
-    Account,
-    ApiKey,
-    HistoryRecord,
-    Order,
-    Product,
-    SimError,
-    SimState,
-    Timing,
-)
+from ._state import SimState
 
 __all__ = [
     "HTTP_STATUS",

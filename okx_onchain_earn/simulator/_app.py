@@ -26,8 +26,10 @@ import msgspec
 from aiohttp import web
 
 from ..endpoints import ENDPOINTS, Endpoint, RateRule
+from ._accounts import Account, ApiKey
+from ._catalogue import Product
 from ._faults import FaultKind
-from ._state import Account, ApiKey, Product, SimError, param_error, param_missing
+from ._orders import SimError, param_error, param_missing
 from ._wire import WireAck, error_body, ok_body, ok_joined
 
 if TYPE_CHECKING:

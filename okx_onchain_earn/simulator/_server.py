@@ -17,7 +17,8 @@ from ._app import build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._limits import RateLimits, Stats
-from ._state import SimState, Timing
+from ._orders import Timing
+from ._state import SimState
 
 __all__ = [
     "Simulator",
