@@ -1,6 +1,6 @@
 """The embedded simulator in a separate process, so its CPU is not the client's.
 
-``python -m benchmarks._simproc '<json options>'`` runs ``run_simulator`` on its own
+``python -m benchmarks._simproc '<json options>'`` runs a ``Simulator`` on its own
 event loop, generates every account's history up front (so first-access generation
 never lands in a measurement), prints the base URL and the keys as one JSON line, then
 answers commands read from stdin, one JSON line each: ``stats``, ``reset``, ``cpu``
@@ -28,14 +28,14 @@ _ANSWER_TIMEOUT = 60.0
 
 
 async def _serve(options: dict[str, Any], out: IO[str]) -> None:
-    from okx_onchain_earn.simulator import run_simulator
+    from okx_onchain_earn.simulator import Simulator
 
     def say(obj: object) -> None:
         out.write(json.dumps(obj) + "\n")
         out.flush()
 
     loop = asyncio.get_running_loop()
-    async with run_simulator(**options) as sim:
+    async with Simulator(**options) as sim:
         for account in sim.state.accounts:
             account.history()  # generates the book now, not during a measurement
         say(
@@ -81,7 +81,7 @@ async def _serve(options: dict[str, Any], out: IO[str]) -> None:
 
 
 class SimProcess:
-    """Runs ``run_simulator(accounts, rate_limit=…, history_orders=…)`` in a child process.
+    """Runs ``Simulator(accounts, rate_limit=…, history_orders=…)`` in a child process.
 
     Use as a context manager; :attr:`base_url` and :attr:`credentials` are set once it
     has started.

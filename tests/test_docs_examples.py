@@ -195,9 +195,10 @@ async def test_paging_guide_fragments() -> None:
 
 async def test_simulator_guide_serve(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    ns = await _run_fragment(_block("guides/simulator.md", "load_credentials_file("), {})
-    assert ns["base_url"] == f"http://127.0.0.1:{ns['sim'].port}"
-    assert len(ns["credentials"]) == 3
+    ns = await _run_fragment(_block("guides/simulator.md", "write_profiles("), {})
+    assert ns["names"] == ["main", "sub001", "sub002"]
+    assert {p.host for p in ns["profiles"].values()} == {ns["sim"].base_url}
+    assert ns["credentials"] == ns["sim"].credentials
 
 
 def _cli_sections() -> dict[str, set[str]]:

@@ -16,20 +16,20 @@ import aiohttp
 import pytest
 
 from okx_onchain_earn.endpoints import OFFERS, ORDERS_HISTORY, PUBLIC_TIME, PURCHASE
+from okx_onchain_earn.profiles import read_profiles
 from okx_onchain_earn.simulator import (
     FaultKind,
     Faults,
-    RateLimits,
     SimClock,
     SimError,
     SimState,
     Simulator,
     Timing,
-    load_credentials_file,
-    serve,
-    serve_forever,
+    run_simulator,
 )
-from okx_onchain_earn.simulator._state import HistoryBook, default_products
+from okx_onchain_earn.simulator._catalogue import default_products
+from okx_onchain_earn.simulator._history import HistoryBook
+from okx_onchain_earn.simulator._limits import RateLimits
 
 pytest_plugins = ["pytester"]
 
@@ -189,14 +189,24 @@ def test_simulator_rejects_bad_options() -> None:
 
 
 @pytest.mark.asyncio
-async def test_serve_writes_a_credentials_file(tmp_path: Path) -> None:
-    path = tmp_path / "creds.json"
-    sim = await serve(port=0, accounts=2, credentials_file=path, keys_per_account=2)
+async def test_write_profiles_writes_a_profiles_file_the_cli_reads(tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    sim = Simulator(2, keys_per_account=2, history_orders=0)
+    with pytest.raises(RuntimeError, match="not started"):
+        sim.write_profiles(path)  # no address to write yet
+    await sim.start()
     try:
+        sim.state.add_key(sim.state.accounts[0].uid, region="eea")  # refused here: left out
+        sim.state.add_key(sim.state.accounts[0].uid, demo=True)  # refused here: left out
+        names = sim.write_profiles(path)
         assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-        base_url, creds = load_credentials_file(path)
-        assert base_url == sim.base_url and creds == sim.all_credentials
-        assert [c.uid for c in creds] == [a.uid for a in sim.state.accounts for _ in range(2)]
+        profiles = read_profiles(path)
+        assert names == list(profiles) == ["main", "main-key2", "sub001", "sub001-key2"]
+        assert [p.credentials for p in profiles.values()] == sim.all_credentials[:2] + [
+            k.credentials for k in sim.state.accounts[1].keys
+        ]
+        assert {(p.host, p.demo) for p in profiles.values()} == {(sim.base_url, False)}
+        base_url = sim.base_url
         async with aiohttp.ClientSession() as http, http.get(base_url + PUBLIC_TIME.path) as r:
             assert (await r.json())["code"] == "0"
     finally:
@@ -211,20 +221,53 @@ async def test_serve_writes_a_credentials_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.asyncio
-async def test_serve_forever_stops_when_cancelled(tmp_path: Path) -> None:
-    path = tmp_path / "c.json"
-    task = asyncio.create_task(serve_forever(0, 1, credentials_file=path))
-    for _ in range(100):
-        if path.exists():
-            break
+async def test_write_profiles_of_a_demo_simulator_marks_every_profile_demo(
+    tmp_path: Path,
+) -> None:
+    async with Simulator(2, history_orders=0, demo=True) as sim:
+        sim.write_profiles(tmp_path / "demo.toml")
+    profiles = read_profiles(tmp_path / "demo.toml")
+    assert [p.demo for p in profiles.values()] == [True, True]
+
+
+async def _wait_listening(sim: Simulator) -> str:
+    for _ in range(500):
+        if sim.port:
+            return sim.base_url
         await asyncio.sleep(0.01)
-    base_url, _ = load_credentials_file(path)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    raise AssertionError("the simulator did not start")
+
+
+@pytest.mark.asyncio
+async def test_serve_forever_stops_when_cancelled() -> None:
+    sim = Simulator(1, history_orders=0)
+    task = asyncio.create_task(sim.serve_forever())
+    base_url = await _wait_listening(sim)
     async with aiohttp.ClientSession() as http:
+        async with http.get(base_url + PUBLIC_TIME.path) as r:
+            assert r.status == 200
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
         with pytest.raises(aiohttp.ClientConnectionError):
             await http.get(base_url + PUBLIC_TIME.path)
+
+
+@pytest.mark.asyncio
+async def test_serve_forever_returns_when_stopped() -> None:
+    sim = await Simulator(1, history_orders=0).start()
+    task = asyncio.create_task(sim.serve_forever())  # already running: serves on
+    await asyncio.sleep(0)
+    assert not task.done()
+    await sim.stop()
+    await asyncio.wait_for(task, 5)  # ended by stop(), without being cancelled
+
+
+@pytest.mark.asyncio
+async def test_run_simulator_is_the_simulator_under_its_earlier_name() -> None:
+    async with run_simulator(accounts=2, history_orders=0) as sim:
+        assert type(sim) is Simulator
+        assert len(sim.credentials) == 2 and sim.base_url.startswith("http://127.0.0.1:")
 
 
 def test_pytest_plugin_fixture_and_marker(pytester: pytest.Pytester) -> None:

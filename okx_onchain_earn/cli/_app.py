@@ -658,24 +658,21 @@ def simulate(
     with --config (the file sets the host, so no --host is needed).
     """
     from ..simulator import Simulator
-    from ._config import write_profiles
 
     path = profiles_path or default_config_path().with_name("simulator.toml")
     if path.resolve() == default_config_path().resolve():
         _fail(Failure(ExitCode.USAGE, f"refusing to overwrite your profiles file {path}"))
 
     async def run() -> None:
-        sim = Simulator(
+        async with Simulator(
             accounts,
             host=bind,
             port=port,
             seed=seed,
             history_orders=history_orders,
             rate_limit=not no_rate_limit,
-        )
-        await sim.start()
-        try:
-            names = write_profiles(path, sim.credentials, host=sim.base_url)
+        ) as sim:
+            names = sim.write_profiles(path)
             limits = "off" if no_rate_limit else "on (per user id, as OKX)"
             shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
             click.echo(
@@ -686,8 +683,6 @@ def simulate(
                 "Press Ctrl-C to stop."
             )
             await _until_stopped(duration)
-        finally:
-            await sim.stop()
         click.echo("stopped")
 
     try:

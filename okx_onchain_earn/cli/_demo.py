@@ -2,7 +2,7 @@
 
 Every account is driven through its real ``OnchainEarnClient`` of a ``Fleet`` (one
 aiohttp session, rate limiting on, the event loop's limiter) over loopback against
-``run_simulator``; ``Fleet.map`` runs every account's day. Per account, concurrently:
+a ``Simulator``; ``Fleet.map`` runs every account's day. Per account, concurrently:
 
 * **backfill**: page the whole order history with ``iter_order_history``, summing the
   realized earnings per currency;
@@ -50,7 +50,7 @@ from ..errors import (
 from ..fleet import AccountResult, Fleet
 from ..models import ActiveOrder, HistoryOrder, InvestData, Offer, OrderState, ProductState
 from ..ratelimit import KeyStats, Permit, RateLimiter, shared_limiter
-from ..simulator import Simulator, run_simulator
+from ..simulator import Simulator
 from ..stats import ClientStats
 from ..trading import TradeEvent
 
@@ -716,7 +716,7 @@ async def run_demo(
     report = DemoReport(accounts=accounts, seconds=seconds, seed=seed, started_at=datetime.now(UTC))
     tally = _Tally()
     days: list[AccountResult[None]] = []
-    async with run_simulator(
+    async with Simulator(
         accounts=accounts, seed=seed, rate_limit=True, history_orders=history_orders
     ) as sim:
         # Each account's round and backfill send one request at a time, so at most

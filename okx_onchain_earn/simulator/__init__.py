@@ -12,17 +12,22 @@ chain ``9`` → earning ``1`` → redeeming ``2`` → completed ``3`` in the his
 earnings accrued from the APY. ``Faults`` injects latency, dropped connections,
 5xx answers, 50011 bursts, 50004 after acting, slow answers and clock skew.
 
-Three ways to use it:
+One way in, ``Simulator``:
 
-    # 1. in code
-    async with run_simulator(accounts=3) as sim:
+    async with Simulator(accounts=3) as sim:
         ...  # sim.base_url, sim.credentials, sim.state, sim.faults, sim.clock, sim.stats
 
-    # 2. as a pytest fixture: pytest_plugins = ["okx_onchain_earn.simulator.pytest_plugin"]
-    async def test_x(okx_simulator): ...
+``run_simulator`` is the same class under its earlier name. The pytest plugin
+(``pytest_plugins = ["okx_onchain_earn.simulator.pytest_plugin"]``) gives an
+``okx_simulator`` fixture, and ``okx-earn simulate`` serves one from a shell. Either
+way ``sim.write_profiles(path)`` writes the keys as a profiles file (the format of
+``okx_onchain_earn.profiles``), for ``okx-earn --config`` and ``Fleet.from_profiles``.
 
-    # 3. as a server: okx-earn simulate --port 8080 (calls serve_forever and writes a
-    #    credentials file with write_credentials_file)
+Exported: the door (``Simulator``, ``run_simulator``); what you pass it or its
+faults (``Timing``, ``FaultKind``); what you catch when calling ``sim.state``
+directly (``SimError``); and the types of what ``sim`` exposes for assertions
+(``SimState``, ``Account``, ``ApiKey``, ``Product``, ``Order``, ``HistoryRecord``,
+``SimClock``, ``Faults``, ``Stats``).
 
 HTTP statuses: authentication errors 401; 50011 429; 50001 503; 50026 500; 50002,
 50004, 50014 and 51000 400; On-chain earn business errors (517xx) 200.
@@ -30,51 +35,29 @@ HTTP statuses: authentication errors 401; 50011 429; 50001 503; 50026 500; 50002
 
 from __future__ import annotations
 
-from ._app import HTTP_STATUS, TIMESTAMP_TOLERANCE
+from ._accounts import Account, ApiKey
+from ._catalogue import Product
 from ._clock import SimClock
-from ._faults import Fault, FaultKind, Faults
-from ._limits import EndpointStats, RateLimits, Stats
-from ._server import (
-    Simulator,
-    load_credentials_file,
-    run_simulator,
-    serve,
-    serve_forever,
-    write_credentials_file,
-)
-from ._state import (
-    Account,
-    ApiKey,
-    HistoryRecord,
-    Order,
-    Product,
-    SimError,
-    SimState,
-    Timing,
-)
+from ._faults import FaultKind, Faults
+from ._history import HistoryRecord
+from ._limits import Stats
+from ._orders import Order, SimError, Timing
+from ._server import Simulator, run_simulator
+from ._state import SimState
 
 __all__ = [
-    "HTTP_STATUS",
-    "TIMESTAMP_TOLERANCE",
     "Account",
     "ApiKey",
-    "EndpointStats",
-    "Fault",
     "FaultKind",
     "Faults",
     "HistoryRecord",
     "Order",
     "Product",
-    "RateLimits",
     "SimClock",
     "SimError",
     "SimState",
     "Simulator",
     "Stats",
     "Timing",
-    "load_credentials_file",
     "run_simulator",
-    "serve",
-    "serve_forever",
-    "write_credentials_file",
 ]

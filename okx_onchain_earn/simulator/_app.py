@@ -20,20 +20,37 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import msgspec
 from aiohttp import web
 
 from ..endpoints import ENDPOINTS, Endpoint, RateRule
-from ._faults import FaultKind
-from ._state import Account, ApiKey, Product, SimError, param_error, param_missing
+from ._accounts import Account, ApiKey
+from ._catalogue import Product
+from ._clock import SimClock
+from ._faults import FaultKind, Faults
+from ._limits import RateLimits
+from ._orders import SimError, param_error, param_missing
+from ._state import SimState
 from ._wire import WireAck, error_body, ok_body, ok_joined
 
-if TYPE_CHECKING:
-    from ._server import Simulator
+__all__ = ["HTTP_STATUS", "TIMESTAMP_TOLERANCE", "Served", "build_app"]
 
-__all__ = ["HTTP_STATUS", "build_app"]
+
+class Served(Protocol):
+    """What the application reads from the simulator it serves (``Simulator``)."""
+
+    state: SimState
+    clock: SimClock
+    faults: Faults
+    limits: RateLimits
+    before_mode: str
+
+    async def sleep(self, delay: float) -> None:
+        """Waits ``delay`` seconds, or less if the simulator stops meanwhile."""
+        ...
+
 
 #: Largest distance between a request's timestamp and the server clock, in seconds.
 TIMESTAMP_TOLERANCE = 30.0
@@ -77,7 +94,7 @@ def _parse_timestamp(ts: str) -> float | None:
         return None
 
 
-def authenticate(sim: Simulator, request: web.Request, endpoint: Endpoint, body: bytes) -> ApiKey:
+def authenticate(sim: Served, request: web.Request, endpoint: Endpoint, body: bytes) -> ApiKey:
     """Checks a private request the way OKX does and returns its key.
 
     Raises:
@@ -211,7 +228,7 @@ def _product_filter(request: web.Request) -> Callable[[Product], bool]:
 
 
 def _offers(
-    sim: Simulator, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
     matches = _product_filter(request)
     balances = sim.state.settle(account).balances
@@ -226,7 +243,7 @@ def _offers(
 
 
 def _orders_active(
-    sim: Simulator, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
     matches = _product_filter(request)
     state = _query(request, "state")
@@ -244,7 +261,7 @@ def _orders_active(
 
 
 def _orders_history(
-    sim: Simulator, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
     after = _cursor(request, "after")
     before = _cursor(request, "before")
@@ -264,7 +281,7 @@ def _orders_history(
 
 
 def _purchase(
-    sim: Simulator, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
     data = _json_object(body)
     product_id = _required_str(data, "productId")
@@ -289,7 +306,7 @@ def _purchase(
 
 
 def _redeem(
-    sim: Simulator, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
     data = _json_object(body)
     ord_id = _ord_id(data)
@@ -307,7 +324,7 @@ def _redeem(
 
 
 def _cancel(
-    sim: Simulator, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
+    sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
     data = _json_object(body)
     ord_id = _ord_id(data)
@@ -317,7 +334,7 @@ def _cancel(
 
 
 def _account_config(
-    sim: Simulator, account: Account, key: ApiKey | None, _request: web.Request, _body: bytes
+    sim: Served, account: Account, key: ApiKey | None, _request: web.Request, _body: bytes
 ) -> bytes:
     assert key is not None
     return ok_body(
@@ -354,7 +371,7 @@ def _account_config(
 
 
 def _public_time(
-    sim: Simulator, _account: object, _key: object, _request: web.Request, _body: bytes
+    sim: Served, _account: object, _key: object, _request: web.Request, _body: bytes
 ) -> bytes:
     return ok_body([{"ts": str(int((time.time() + sim.faults.clock_skew) * 1000))}])
 
@@ -386,7 +403,7 @@ def _drop(request: web.Request) -> web.Response:
 
 
 def _make_handler(
-    sim: Simulator, endpoint: Endpoint, action: Callable[..., bytes]
+    sim: Served, endpoint: Endpoint, action: Callable[..., bytes]
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     is_post = endpoint.method == "POST"
     private = endpoint.is_private
@@ -439,7 +456,7 @@ def _make_handler(
     return handle
 
 
-def build_app(sim: Simulator) -> web.Application:
+def build_app(sim: Served) -> web.Application:
     """The simulator's aiohttp application: one route per row of the endpoint table."""
     app = web.Application()
     for endpoint in ENDPOINTS.values():

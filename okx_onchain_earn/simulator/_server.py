@@ -1,32 +1,24 @@
-"""Running the simulator on a loopback socket, and the credentials file for clients."""
+"""``Simulator``: the one way to run the simulator, on a loopback socket or any port."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
 
 from ..auth import Credentials
+from ..profiles import write_profiles
 from ._app import build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._limits import RateLimits, Stats
-from ._state import SimState, Timing
+from ._orders import Timing
+from ._state import SimState
 
-__all__ = [
-    "Simulator",
-    "load_credentials_file",
-    "run_simulator",
-    "serve",
-    "serve_forever",
-    "write_credentials_file",
-]
+__all__ = ["Simulator", "run_simulator"]
 
 _BEFORE_MODES = ("latest", "adjacent")
 
@@ -34,8 +26,10 @@ _BEFORE_MODES = ("latest", "adjacent")
 class Simulator:
     """An OKX-compatible On-chain earn server for tests, demos and benchmarks.
 
-    Construct it, then ``await start()`` (or ``async with``); ``await stop()`` when done.
-    ``run_simulator`` does both.
+    ``async with Simulator(accounts=3) as sim:`` listens on a free loopback port for
+    the block. Without ``async with``: ``await sim.start()`` … ``await sim.stop()``, or
+    ``await sim.serve_forever()`` until cancelled. ``sim.write_profiles(path)`` writes
+    its keys as a profiles file for ``okx-earn --config`` and ``Fleet.from_profiles``.
 
     Args:
         accounts: Number of user ids: the main account, then its sub-accounts.
@@ -187,6 +181,41 @@ class Simulator:
         if runner is not None:
             await runner.cleanup()
 
+    async def serve_forever(self) -> None:
+        """Serves until the task is cancelled or ``stop()`` is called, then stops.
+
+        Starts the simulator first unless it is already running.
+        """
+        if self._runner is None:
+            await self.start()
+        stopping = self._stopping
+        assert stopping is not None
+        try:
+            await stopping.wait()
+        finally:
+            await self.stop()
+
+    def write_profiles(self, path: str | os.PathLike[str]) -> list[str]:
+        """Writes the simulator's keys as a profiles file (mode 0600) and returns its names.
+
+        One profile per key this simulator accepts as it is (keys added with another
+        region or demo flag are left out), each with ``host`` set to ``base_url``: the
+        file works with ``okx-earn --config`` and ``Fleet.from_profiles``, and
+        ``okx_onchain_earn.profiles.read_profiles`` reads it back. Profiles are named
+        after the key labels (``main``, ``sub001``, ``main-key2``…).
+
+        Raises:
+            RuntimeError: The simulator never started (its port is not known).
+        """
+        state = self.state
+        keys = [
+            key.credentials
+            for account in state.accounts
+            for key in account.keys
+            if key.demo is state.demo and key.region == state.region
+        ]
+        return write_profiles(Path(path), keys, host=self.base_url, demo=state.demo)
+
     async def __aenter__(self) -> Simulator:
         return await self.start()
 
@@ -194,152 +223,5 @@ class Simulator:
         await self.stop()
 
 
-@asynccontextmanager
-async def run_simulator(
-    accounts: int = 50,
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    seed: int = 0,
-    rate_limit: bool = True,
-    history_orders: int = 1000,
-    keys_per_account: int = 1,
-    speed: float = 1.0,
-    before_mode: str = "latest",
-    region: str = "global",
-    demo: bool = False,
-    timing: Timing | None = None,
-) -> AsyncIterator[Simulator]:
-    """Runs a ``Simulator`` on a loopback socket for the duration of the block.
-
-    Example:
-
-        async with run_simulator(accounts=3) as sim:
-            client = OnchainEarnClient(sim.credentials[0], base_url=sim.base_url)
-
-    Arguments are those of ``Simulator``.
-    """
-    sim = Simulator(
-        accounts,
-        host=host,
-        port=port,
-        seed=seed,
-        rate_limit=rate_limit,
-        history_orders=history_orders,
-        keys_per_account=keys_per_account,
-        speed=speed,
-        before_mode=before_mode,
-        region=region,
-        demo=demo,
-        timing=timing,
-    )
-    await sim.start()
-    try:
-        yield sim
-    finally:
-        await sim.stop()
-
-
-async def serve(
-    port: int = 8080,
-    accounts: int = 3,
-    *,
-    credentials_file: str | os.PathLike[str] | None = None,
-    **kwargs: Any,
-) -> Simulator:
-    """Starts a simulator and returns it running (the caller stops it).
-
-    Args:
-        port: TCP port (0 picks a free one).
-        accounts: Number of user ids.
-        credentials_file: If given, where to write the keys (see
-            ``write_credentials_file``).
-        **kwargs: Other ``Simulator`` arguments (``host``, ``seed``…).
-    """
-    sim = Simulator(accounts, port=port, **kwargs)
-    await sim.start()
-    if credentials_file is not None:
-        write_credentials_file(sim, credentials_file)
-    return sim
-
-
-async def serve_forever(
-    port: int = 8080,
-    accounts: int = 3,
-    *,
-    credentials_file: str | os.PathLike[str] | None = None,
-    **kwargs: Any,
-) -> None:
-    """Runs a simulator until the task is cancelled (for ``okx-earn simulate``).
-
-    Arguments are those of ``serve``.
-    """
-    sim = await serve(port, accounts, credentials_file=credentials_file, **kwargs)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await sim.stop()
-
-
-def write_credentials_file(sim: Simulator, path: str | os.PathLike[str]) -> Path:
-    """Writes the simulator's address and keys as JSON, readable only by the owner.
-
-    The file looks like:
-
-        {"base_url": "http://127.0.0.1:8080", "demo": false, "region": "global",
-         "accounts": [{"name": "main", "uid": "…", "main_uid": "…", "api_key": "…",
-                       "secret_key": "…", "passphrase": "…", "perm": "read_only,trade",
-                       "demo": false}, …]}
-
-    ``accounts`` lists every key, the first key of each user id first in its group.
-    Read it back with ``load_credentials_file``.
-
-    Returns:
-        The path written.
-    """
-    entries = [
-        {
-            "name": key.credentials.name,
-            "uid": account.uid,
-            "main_uid": account.main_uid,
-            "api_key": key.api_key,
-            "secret_key": key.credentials.secret_key,
-            "passphrase": key.credentials.passphrase,
-            "perm": key.perm_text,
-            "demo": key.demo,
-        }
-        for account in sim.state.accounts
-        for key in account.keys
-    ]
-    doc = {
-        "base_url": sim.base_url,
-        "demo": any(e["demo"] for e in entries),
-        "region": sim.state.region,
-        "accounts": entries,
-    }
-    target = Path(path)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2)
-        f.write("\n")
-    return target
-
-
-def load_credentials_file(path: str | os.PathLike[str]) -> tuple[str, list[Credentials]]:
-    """Reads a file written by ``write_credentials_file``.
-
-    Returns:
-        The base URL and every key as ``Credentials`` (``uid`` and ``name`` set).
-    """
-    doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    creds = [
-        Credentials(
-            api_key=e["api_key"],
-            secret_key=e["secret_key"],
-            passphrase=e["passphrase"],
-            uid=e.get("uid"),
-            name=e.get("name"),
-        )
-        for e in doc["accounts"]
-    ]
-    return str(doc["base_url"]), creds
+#: The same class under its earlier name: ``async with run_simulator(accounts=3) as sim``.
+run_simulator = Simulator

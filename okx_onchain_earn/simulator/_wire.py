@@ -11,6 +11,12 @@ from decimal import ROUND_DOWN, Decimal
 import msgspec
 
 __all__ = [
+    "CANCELLING",
+    "COMPLETED",
+    "EARNING",
+    "ONCHAIN",
+    "PENDING",
+    "REDEEMING",
     "WireAck",
     "WireActive",
     "WireAmount",
@@ -27,6 +33,9 @@ __all__ = [
     "ok_body",
     "ok_joined",
 ]
+
+#: OKX's order states as the ``state`` field sends them.
+PENDING, ONCHAIN, EARNING, REDEEMING, COMPLETED, CANCELLING = "8", "9", "1", "2", "3", "13"
 
 
 class _Wire(msgspec.Struct, rename="camel", gc=False):

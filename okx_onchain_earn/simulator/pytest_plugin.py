@@ -12,7 +12,7 @@ then ask for the fixture:
         ...
 
 Defaults are small (3 accounts, 250 history orders each). Change them per test with
-the ``okx_simulator`` marker, whose keyword arguments go to ``run_simulator``:
+the ``okx_simulator`` marker, whose keyword arguments go to ``Simulator``:
 
     @pytest.mark.okx_simulator(accounts=5, rate_limit=False)
 """
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from ._server import Simulator, run_simulator
+from ._server import Simulator
 
 __all__ = ["okx_simulator"]
 
@@ -47,5 +47,5 @@ async def okx_simulator(request: pytest.FixtureRequest) -> AsyncIterator[Simulat
     marker = request.node.get_closest_marker("okx_simulator")
     if marker is not None:
         options.update(marker.kwargs)
-    async with run_simulator(**options) as sim:
+    async with Simulator(**options) as sim:
         yield sim
