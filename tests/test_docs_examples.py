@@ -86,7 +86,7 @@ def test_quick_start_is_the_readme_one() -> None:
 
 
 def test_getting_started_first_client(capsys: pytest.CaptureFixture[str]) -> None:
-    exec(_block("getting-started.md", "run_simulator(accounts=1)"), {"__name__": "docs"})
+    exec(_block("getting-started.md", "Simulator(accounts=1)"), {"__name__": "docs"})
     assert "4005" in capsys.readouterr().out
 
 
