@@ -63,11 +63,12 @@ def read_answer(endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status:
         env = decoder.decode(raw)
     except Exception as exc:
         return _read_loosely(endpoint, decoder, raw, status, exc)
-    if env.code == "0":
+    code = env.code if isinstance(env.code, str) else str(env.code)
+    if code == "0":
         if endpoint.is_trade and not env.data:
             _unreadable(endpoint, raw, status, "success without an order", None)
         return env.data
-    raise error_for_code(env.code, env.msg, status=status, endpoint=endpoint.name, data=env.data)
+    raise error_for_code(code, env.msg, status=status, endpoint=endpoint.name, data=env.data)
 
 
 def _read_loosely(
@@ -87,8 +88,10 @@ def _read_loosely(
         raise error_for_code(
             code, _text(env.msg), status=status, endpoint=endpoint.name, data=_loads(env.data)
         )
+    if not env.data:
+        _unreadable(endpoint, raw, status, "success without data", typed_error)
     try:
-        data: list[T] = decoder.decode_data(env.data) if env.data else []
+        data: list[T] = decoder.decode_data(env.data)
     except Exception as exc:
         _unreadable(endpoint, raw, status, f"unexpected data: {exc}", exc)
     if endpoint.is_trade and not data:

@@ -101,26 +101,36 @@ def _unknown(endpoint: Endpoint, error: OkxError) -> OrderOutcomeUnknownError:
     return unknown
 
 
+class _SecondSend(Exception):
+    """Internal: something tried to send one attempt a second time."""
+
+
 class _OneSend:
     """Per-request aiohttp middleware: one attempt reaches the wire at most once.
 
     aiohttp re-sends an idempotent request once, by itself, when its connection breaks
-    (``retry_persistent_connection`` in ``ClientSession._request``). That copy would
-    travel under the first copy's permit and be counted nowhere, so a strict server
-    sees more requests than were paced. Refusing the second pass hands the failure
-    back to the transport, whose own retry takes a new permit and counts the send.
+    (``retry_persistent_connection`` in ``ClientSession._request``), and an injected
+    session's own retry middleware may send any request again after an answer it
+    dislikes. Such a copy would travel under the first copy's permit and be counted
+    nowhere: a strict server would see more requests than were paced, and a trade could
+    execute twice. Any second pass is refused; the transport then treats the attempt as
+    sent (a read is retried under a new permit, a trade is reconciled).
     """
 
-    __slots__ = ("_failure",)
+    __slots__ = ("_calls", "_failure")
 
     def __init__(self) -> None:
+        self._calls = 0
         self._failure: BaseException | None = None
 
     async def __call__(
         self, request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
     ) -> aiohttp.ClientResponse:
+        self._calls += 1
         if self._failure is not None:
-            raise self._failure
+            raise self._failure  # the first pass's own failure, as it was
+        if self._calls > 1:
+            raise _SecondSend(f"{request.method} {request.url.path} would be sent twice")
         try:
             return await handler(request)
         except Exception as exc:
@@ -165,6 +175,8 @@ class Transport:
         "_creds",
         "_demo",
         "_host",
+        "_host_loop",
+        "_injected_limiter",
         "_limiter",
         "_owns_session",
         "_parent",
@@ -207,9 +219,11 @@ class Transport:
             {} if session is None else {"timeout": self._timeout}
         )
         self._retry = retry
+        self._injected_limiter = limiter
         self._limiter = limiter if rate_limit else None
         self._rate_limit = rate_limit
         self._host: HostState | None = None
+        self._host_loop: asyncio.AbstractEventLoop | None = None
         self._uid_lock: asyncio.Lock | None = None
         self._connector_limit = pool_size
         self.stats = ClientStats()
@@ -226,7 +240,7 @@ class Transport:
             session=None,
             timeout=timeout,
             retry=retry,
-            limiter=self._limiter if rate_limit else None,
+            limiter=self._injected_limiter,
             rate_limit=rate_limit,
             pool_size=self._connector_limit,
             venue=self._venue if demo == self._demo else None,
@@ -270,8 +284,10 @@ class Transport:
 
     def host(self) -> HostState:
         """What this transport shares with every client of its host (running loop)."""
-        if self._host is None:
+        loop = asyncio.get_running_loop()
+        if self._host is None or self._host_loop is not loop:
             self._host = host_state(self._base)
+            self._host_loop = loop
         return self._host
 
     @property
@@ -330,7 +346,17 @@ class Transport:
             timeout: Seconds to wait for this call's answers, instead of the client's.
         """
         with self.lifecycle.call():
-            uid = await self.uid() if self._rate_limit else ""
+            try:
+                uid = await self.uid() if self._rate_limit else ""
+            except OkxTransportError as exc:
+                if not endpoint.is_trade:
+                    raise
+                # The trade itself was never sent: its user id could not be learnt.
+                raise OkxConnectionError(
+                    f"{endpoint.name}: not sent: looking up this key's user id failed ({exc})",
+                    endpoint=endpoint.name,
+                    sent=False,
+                ) from exc
             return await self._call(endpoint, decoder, query, body, uid, timeout)
 
     def limiter(self) -> RateLimiter | None:
@@ -361,10 +387,12 @@ class Transport:
         limiter = self.limiter() if endpoint.is_private else None
         resynced = False
         attempt = 0
+        signed = [host.clock_offset]  # the offset the last attempt was signed with
         while True:
-            signed_with = host.clock_offset
             try:
-                return await self._attempt(endpoint, decoder, url, path, body, uid, options)
+                return await self._attempt(
+                    endpoint, decoder, url, path, body, uid, options, signed
+                )
             except OkxError as error:
                 sent = _was_sent(error)
                 if endpoint.is_trade and _may_have_executed(error):
@@ -377,13 +405,21 @@ class Transport:
                 )
                 if decision.penalize and limiter is not None:
                     limiter.penalize(self._venue.pacing_key(endpoint, uid), endpoint)
-                if decision.resync_clock:
+                if decision.resync_clock and decision.retry:
                     if resynced:
                         raise
                     resynced = True
-                    if host.clock_offset == signed_with:
-                        await self.sync_clock()
+                    if host.clock_offset == signed[0]:
+                        try:
+                            await self.sync_clock()
+                        except OkxError as failed:
+                            if not endpoint.is_trade:
+                                raise
+                            # OKX refused the trade (50102): that is its answer, with the
+                            # failed resync as the cause, never "maybe executed".
+                            raise error from failed
                     # else another client of this host resynced since we signed.
+                    self.stats.retries += 1
                     continue
                 # max_retries bounds any policy, even one that always says retry.
                 if not decision.retry or attempt >= self._retry.max_retries:
@@ -402,13 +438,23 @@ class Transport:
         body: bytes,
         uid: str,
         options: _RequestOptions,
+        signed: list[float],
     ) -> list[T]:
         """One attempt: permit, sign, send, read. Raises an ``OkxError`` on failure."""
         name = endpoint.name
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
         key = self._venue.pacing_key(endpoint, uid)
-        permit = await limiter.acquire(key, endpoint) if limiter is not None else None
+        permit = None
+        if limiter is not None:
+            try:
+                permit = await limiter.acquire(key, endpoint)
+            except OkxError:
+                raise
+            except Exception as exc:  # e.g. a limiter closed under waiting callers
+                raise RateLimiterUnavailable(
+                    f"{name}: no permit from the rate limiter ({exc!r}); nothing was sent"
+                ) from exc
         try:
             if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
                 await self.host().ip_limiter(endpoint).acquire()
@@ -419,7 +465,7 @@ class Transport:
                     endpoint=name,
                     sent=False,
                 )
-            raw, status = await self._send(endpoint, session, url, path, body, options)
+            raw, status = await self._send(endpoint, session, url, path, body, options, signed)
         finally:
             if permit is not None:
                 permit.release()
@@ -433,15 +479,21 @@ class Transport:
         path: str,
         body: bytes,
         options: _RequestOptions,
+        signed: list[float],
     ) -> tuple[bytes, int]:
-        """One send on the wire, counted; every failure becomes an ``OkxTransportError``."""
+        """One send on the wire, counted; every failure becomes an ``OkxTransportError``.
+
+        ``signed[0]`` receives the clock offset the request was signed with.
+        """
         name = endpoint.name
         stats = self.stats
         stats.requests += 1
         stats.by_endpoint[name] = stats.by_endpoint.get(name, 0) + 1
         # Headers are built after the permit: a long wait must not age the timestamp.
+        offset = self.clock_offset
+        signed[0] = offset
         headers = (
-            self._venue.sign(endpoint.method, path, body, time.time() + self.clock_offset)
+            self._venue.sign(endpoint.method, path, body, time.time() + offset)
             if endpoint.is_private
             else {}
         )
@@ -452,6 +504,8 @@ class Transport:
                 data=body or None,
                 headers=headers,
                 middlewares=_middlewares(session),
+                # OKX does not redirect; a redirect would be a second send on one permit.
+                allow_redirects=False,
                 # An injected session may raise on 4xx/5xx: every answer is read here.
                 raise_for_status=False,
                 **options,

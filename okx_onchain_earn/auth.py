@@ -7,6 +7,7 @@ where ``path`` includes the query string for GET and ``body`` is the exact bytes
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -156,18 +157,15 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes | str 
     return base64.b64encode(digest).decode()
 
 
-_second: tuple[int, str] = (-1, "")
+@functools.lru_cache(maxsize=4)
+def _second_prefix(secs: int) -> str:
+    # Every request in the same second shares this prefix: a pure function, memoised.
+    return time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs))
 
 
 def format_timestamp(epoch_seconds: float | None = None) -> str:
     """Formats a Unix time as OKX wants it: ISO-8601 UTC with milliseconds and ``Z``."""
-    global _second
     if epoch_seconds is None:
         epoch_seconds = time.time()
     secs, ms = divmod(round(epoch_seconds * 1000), 1000)
-    cached = _second
-    if cached[0] != secs:
-        # Every request in the same second shares this prefix; one tuple swap keeps
-        # the cache consistent across threads.
-        cached = _second = (secs, time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(secs)))
-    return f"{cached[1]}{ms:03d}Z"
+    return f"{_second_prefix(secs)}{ms:03d}Z"

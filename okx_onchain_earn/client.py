@@ -234,6 +234,11 @@ class OnchainEarnClient:
         Raises:
             ValueError: A setting is out of range.
         """
+        if "pool_size" in changes:
+            raise ValueError(
+                "pool_size cannot change in with_options: the derived client shares this"
+                " client's session and its connection pool"
+            )
         config = self._config.replace(**changes) if changes else self._config
         derived = object.__new__(OnchainEarnClient)
         derived._config = config

@@ -393,11 +393,16 @@ class HistoryOrder(_Model, frozen=True):
 
 
 class Envelope(msgspec.Struct, Generic[T], gc=False):
-    """OKX's response envelope with ``data`` decoded into ``list[T]``."""
+    """OKX's response envelope with ``data`` decoded into ``list[T]``.
 
-    code: str
+    ``data`` is required: a success without it is not an empty page but an answer
+    that cannot be read (a proxy's, say), and must not end a walk early. ``code`` is
+    read as OKX sends it, a string, or an integer from some gateways.
+    """
+
+    code: str | int
+    data: list[T]
     msg: str = ""
-    data: list[T] = []
 
 
 class RawEnvelope(msgspec.Struct, gc=False):
@@ -624,8 +629,9 @@ def decode_page(body: bytes, model: type[T]) -> list[T]:
             f"cannot read the body as {getattr(model, '__name__', model)}: {exc}",
             excerpt=_excerpt(body),
         ) from exc
-    if env.code != "0":
-        raise error_for_code(env.code, env.msg)
+    code = str(env.code)
+    if code != "0":
+        raise error_for_code(code, env.msg, data=env.data)
     return env.data
 
 

@@ -63,6 +63,7 @@ from .errors import (
     OkxError,
     OkxTransportError,
     OrderOutcomeUnknownError,
+    RateLimitError,
     RateLimiterUnavailable,
     RequestTimeoutError,
 )
@@ -265,6 +266,8 @@ def _nothing_executed(exc: BaseException) -> bool:
     """
     if isinstance(exc, OrderOutcomeUnknownError):
         return False
+    if isinstance(exc, RateLimitError):
+        return True  # refused for its rate (a 429 whatever its body): never executed
     if isinstance(exc, OkxAPIError):
         # An answer without an OKX code (code "") is not a refusal: it is no answer.
         return bool(exc.code) and not isinstance(exc, RequestTimeoutError) and exc.status < 500
