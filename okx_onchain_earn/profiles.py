@@ -249,6 +249,28 @@ def _toml_string(value: str) -> str:
     return "".join(out)
 
 
+def _render(credentials: Iterable[Credentials], host: str, demo: bool) -> tuple[list[str], str]:
+    """The profile names and the file's text. The text comes back masked (its repr is
+    ``'***'``): the caller's frame holds no plain secret for a traceback to record."""
+    lines = ["# Written by okx-earn. Contains secrets: keep it private.", ""]
+    names: list[str] = []
+    for i, creds in enumerate(credentials):
+        name = creds.name or f"acct{i}"
+        if not name.replace("-", "").replace("_", "").isalnum():
+            name = f"acct{i}"
+        names.append(name)
+        lines.append(f"[profiles.{name}]")
+        lines.append(f"api_key = {_toml_string(creds.api_key)}")
+        lines.append(f"secret_key = {_toml_string(creds.secret_key)}")
+        lines.append(f"passphrase = {_toml_string(creds.passphrase)}")
+        if creds.uid is not None:
+            lines.append(f"uid = {_toml_string(creds.uid)}")
+        lines.append(f"host = {_toml_string(host)}")
+        lines.append(f"demo = {'true' if demo else 'false'}")
+        lines.append("")
+    return names, _Secret("\n".join(lines))
+
+
 def write_profiles(
     path: Path, credentials: Iterable[Credentials], *, host: str, demo: bool = False
 ) -> list[str]:
@@ -268,22 +290,7 @@ def write_profiles(
     Returns:
         The profile names, in file order.
     """
-    lines = ["# Written by okx-earn. Contains secrets: keep it private.", ""]
-    names: list[str] = []
-    for i, creds in enumerate(credentials):
-        name = creds.name or f"acct{i}"
-        if not name.replace("-", "").replace("_", "").isalnum():
-            name = f"acct{i}"
-        names.append(name)
-        lines.append(f"[profiles.{name}]")
-        lines.append(f"api_key = {_toml_string(creds.api_key)}")
-        lines.append(f"secret_key = {_toml_string(creds.secret_key)}")
-        lines.append(f"passphrase = {_toml_string(creds.passphrase)}")
-        if creds.uid is not None:
-            lines.append(f"uid = {_toml_string(creds.uid)}")
-        lines.append(f"host = {_toml_string(host)}")
-        lines.append(f"demo = {'true' if demo else 'false'}")
-        lines.append("")
+    names, text = _render(credentials, host, demo)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A new file (mkstemp: mode 0600 whatever the umask) renamed over the old one:
     # rewriting in place would keep an existing file's wider mode, and anyone who
@@ -292,7 +299,7 @@ def write_profiles(
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("\n".join(lines))
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(temporary, target)

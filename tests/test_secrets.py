@@ -159,3 +159,33 @@ async def test_reprs_of_everything_holding_credentials(tmp_path: Path) -> None:
     # The values themselves are intact.
     assert creds.secret_key == SECRET and creds.passphrase == PASSPHRASE
     assert profile.credentials == creds.__class__(API_KEY, SECRET, PASSPHRASE, name="a")
+
+
+def test_write_profiles_failing_keeps_secrets_out_of_traceback_locals(tmp_path: Path) -> None:
+    from okx_onchain_earn.profiles import write_profiles
+
+    creds = Credentials(api_key="k-write", secret_key=SECRET, passphrase=PASSPHRASE)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    with pytest.raises(OSError) as info:
+        write_profiles(blocker / "p.toml", [creds], host="www")
+    text = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert SECRET not in text and PASSPHRASE not in text
+
+
+def test_config_errors_keep_the_environment_out_of_traceback_locals(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from okx_onchain_earn.cli._config import ConfigError, resolve_profile
+
+    monkeypatch.setenv("OKX_API_KEY", "k")
+    monkeypatch.setenv("OKX_SECRET_KEY", SECRET)  # the passphrase is missing
+    monkeypatch.delenv("OKX_PASSPHRASE", raising=False)
+    with pytest.raises(ConfigError) as info:
+        resolve_profile(config=tmp_path / "none.toml")
+    text = "".join(
+        traceback.TracebackException.from_exception(info.value, capture_locals=True).format()
+    )
+    assert SECRET not in text

@@ -10,7 +10,7 @@ line's ``--host`` and ``--demo``, and turns the format's errors into
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +102,28 @@ def _from_profile(
     )
 
 
+class _Environment(Mapping[str, str]):
+    """The environment, with a repr that shows none of it: a traceback's locals (what
+    error trackers record) must not carry ``OKX_SECRET_KEY``."""
+
+    __slots__ = ("_source",)
+
+    def __init__(self, source: Mapping[str, str]) -> None:
+        self._source = source
+
+    def __getitem__(self, key: str) -> str:
+        return self._source[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._source)
+
+    def __len__(self) -> int:
+        return len(self._source)
+
+    def __repr__(self) -> str:
+        return "<environment variables>"
+
+
 def resolve_profile(
     *,
     profile: str | None = None,
@@ -127,7 +149,7 @@ def resolve_profile(
     Raises:
         ConfigError: Nothing usable was found; the message says what to set.
     """
-    env = os.environ if environ is None else environ
+    env = _Environment(os.environ if environ is None else environ)
     path = config if config is not None else default_config_path()
     if profile is not None:
         profiles = _read(path)
