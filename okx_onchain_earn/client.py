@@ -282,8 +282,9 @@ class OnchainEarnClient:
 
         At once, every new call is refused with ``ClientClosedError`` and the reads in
         flight fail with it. Trades in flight are not cut short: they finish, or
-        reconcile, within their own timeouts (``timeout`` per attempt,
-        ``reconcile_timeout``), and ``aclose`` returns once they have. A closed client
+        reconcile (``timeout`` per attempt, ``reconcile_timeout`` for looking), and
+        ``aclose`` returns once they have; a trade still waiting for its permit waits
+        for it first, so with a long limiter queue closing takes that long. A closed client
         never opens a new session. Idempotent.
         """
         await self._transport.aclose()

@@ -26,7 +26,7 @@ from .errors import (
     ResponseDecodeError,
     TimestampError,
 )
-from .trading import check_tag_prefix
+from .tags import check_tag_prefix
 
 __all__ = ["ClientConfig", "RetryDecision", "RetryPolicy"]
 

@@ -44,9 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import secrets
-import string
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -68,6 +66,7 @@ from .errors import (
     RequestTimeoutError,
 )
 from .models import ActiveOrder, HistoryOrder, OrderAck, OrderState
+from .tags import check_tag, check_tag_prefix, new_tag
 
 
 class OrderLookup(Protocol):
@@ -100,12 +99,7 @@ __all__ = ["Journal", "OrderLookup", "TradeEvent", "check_tag", "check_tag_prefi
 
 log = logging.getLogger("okx_onchain_earn")
 
-_ALPHABET = string.ascii_letters + string.digits
 _TAG_REUSE_MARGIN = 60.0  # seconds: see _reconcile
-_TAG_RANDOM = 10  # 62**10 ≈ 8e17 tags: collisions are not a practical concern
-# OKX's rule for an order tag, and the prefix of the ones generated here.
-_TAG = re.compile(r"[A-Za-z0-9]{1,16}")
-_PREFIX = re.compile(r"[A-Za-z0-9]{0,6}")
 
 Phase = Literal["intent", "outcome"]
 Outcome = Literal["ok", "reconciled", "error", "unknown", "cancelled"]
@@ -114,38 +108,6 @@ Outcome = Literal["ok", "reconciled", "error", "unknown", "cancelled"]
 _Verdict = Literal["done", "wait", "no"]
 
 _S = OrderState
-
-
-def check_tag(tag: str) -> str:
-    """``tag`` if OKX accepts it as an order tag: 1-16 letters and digits.
-
-    Raises:
-        ValueError: it is not.
-    """
-    if not isinstance(tag, str) or not _TAG.fullmatch(tag):
-        raise ValueError(f"tag must be 1-16 letters and digits (A-Z, a-z, 0-9), got {tag!r}")
-    return tag
-
-
-def check_tag_prefix(prefix: str) -> str:
-    """``prefix`` if it can start generated tags: 0-6 letters and digits.
-
-    Raises:
-        ValueError: it cannot.
-    """
-    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
-        raise ValueError(f"tag prefix must be 0-6 letters and digits, got {prefix!r}")
-    return prefix
-
-
-def new_tag(prefix: str = "") -> str:
-    """A fresh purchase tag: ``prefix`` (0-6 letters/digits) + 10 random characters.
-
-    Raises:
-        ValueError: the prefix is longer than 6 or not alphanumeric.
-    """
-    check_tag_prefix(prefix)
-    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(_TAG_RANDOM))
 
 
 @dataclass(frozen=True, slots=True)
@@ -504,6 +466,10 @@ class TradeGuard:
             except ClientClosedError as exc:
                 checked.append(f"check failed: {exc}")
                 raise still_unknown(f"outcome unknown: the client closed while checking {what}")
+            except RateLimiterUnavailable as exc:
+                # No permit for a look now means none for the next one either.
+                checked.append(f"check failed: {exc}")
+                raise still_unknown(f"outcome unknown: no permit to check {what}") from exc
             except Exception as exc:  # any failed look leaves the outcome unknown, not worse
                 checked.append(f"check failed: {type(exc).__name__}: {exc}")
             if found is not None:
