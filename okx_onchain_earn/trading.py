@@ -243,6 +243,14 @@ def _nothing_executed(exc: BaseException) -> bool:
     )
 
 
+def _currencies(request: dict[str, object]) -> frozenset[str] | None:
+    """The currencies a purchase body invests, if it names any."""
+    invest = request.get("investData")
+    if not isinstance(invest, list):
+        return None
+    return frozenset(str(item["ccy"]) for item in invest if isinstance(item, dict))
+
+
 def _unknown(
     endpoint: str, exc: BaseException, tag: str | None, ord_id: str | None
 ) -> OrderOutcomeUnknownError:
@@ -385,6 +393,7 @@ class TradeGuard:
                     product_id=product_id,
                     before=before,
                     not_before=not_before,
+                    ccys=_currencies(request),
                 )
             except OrderOutcomeUnknownError as still:
                 await note("unknown", err=str(still))
@@ -425,6 +434,7 @@ class TradeGuard:
         product_id: str | None,
         before: _Before | None,
         not_before: datetime,
+        ccys: frozenset[str] | None,
     ) -> OrderAck:
         checked: list[str] = [] if before is None else [before.note]
         deadline = time.monotonic() + self._timeout
@@ -451,7 +461,11 @@ class TradeGuard:
                 if endpoint == "purchase":
                     assert tag is not None
                     order = await self.find_by_tag(
-                        tag, product_id=product_id, checked=checked, not_before=not_before
+                        tag,
+                        product_id=product_id,
+                        checked=checked,
+                        not_before=not_before,
+                        ccys=ccys,
                     )
                     if order is not None:
                         found = _ack_of(order.ord_id, tag)
@@ -491,16 +505,24 @@ class TradeGuard:
         product_id: str | None = None,
         checked: list[str] | None = None,
         not_before: datetime | None = None,
+        ccys: frozenset[str] | None = None,
     ) -> ActiveOrder | HistoryOrder | None:
         """The active order, or newest-page history entry, carrying ``tag``.
 
-        With ``not_before``, an order purchased earlier does not count: it is an older
-        order that happens to carry the same tag, not the one being looked for.
+        An order of another product, of a currency not in ``ccys``, or (with
+        ``not_before``) purchased earlier does not count: it is another order that
+        happens to carry the same tag, not the one being looked for.
         """
         notes = checked if checked is not None else []
 
         def match(order: ActiveOrder | HistoryOrder) -> bool:
             if order.tag != tag:
+                return False
+            other = (product_id is not None and order.product_id not in ("", product_id)) or (
+                ccys is not None and order.ccy != "" and order.ccy not in ccys
+            )
+            if other:
+                notes.append(f"order {order.ord_id} has tag {tag} but another product or currency")
                 return False
             t = order.purchased_time
             if not_before is not None and t is not None and t < not_before:

@@ -483,3 +483,25 @@ async def test_a_reused_tag_does_not_pass_an_older_order_off_as_this_purchase(ag
         with pytest.raises(OrderOutcomeUnknownError) as info:
             await run
         assert any("predates this purchase" in c for c in info.value.checked)
+
+
+@pytest.mark.parametrize(("product", "ccy"), [("9", "DOT"), ("101", "ZIL")])
+async def test_a_reused_tag_on_another_product_or_currency_is_not_this_purchase(
+    product: str, ccy: str
+) -> None:
+    orders = FakeOrders(S.EARNING, tag="dup2")
+    row = dict(
+        doc_example("orders_active")["data"][0],
+        ordId="6", tag="dup2", purchasedTime=now_ms(), productId=product, ccy=ccy,
+    )
+    other = decode_page(envelope(row), ActiveOrder)[0]
+
+    async def active(*, product_id: str | None = None) -> list[ActiveOrder]:
+        return [other]  # a server that ignores the product filter, or a reused tag
+
+    orders.get_active_orders = active  # type: ignore[method-assign]
+    request = {"productId": "101", "investData": [{"ccy": "DOT", "amt": "1"}], "tag": "dup2"}
+    g = guard(orders, timeout=0)
+    with pytest.raises(OrderOutcomeUnknownError) as info:
+        await g.run("purchase", request, lost("purchase"), tag="dup2", product_id="101")
+    assert any("another product or currency" in c for c in info.value.checked)
