@@ -500,7 +500,9 @@ async def test_a_reused_tag_on_another_product_or_currency_is_not_this_purchase(
         return [other]  # a server that ignores the product filter, or a reused tag
 
     orders.get_active_orders = active  # type: ignore[method-assign]
-    request = {"productId": "101", "investData": [{"ccy": "DOT", "amt": "1"}], "tag": "dup2"}
+    request: dict[str, object] = {
+        "productId": "101", "investData": [{"ccy": "DOT", "amt": "1"}], "tag": "dup2"
+    }
     g = guard(orders, timeout=0)
     with pytest.raises(OrderOutcomeUnknownError) as info:
         await g.run("purchase", request, lost("purchase"), tag="dup2", product_id="101")
