@@ -19,8 +19,8 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from .. import __version__
-from .._constants import DEFAULT_RECONCILE_TIMEOUT
 from ..client import OnchainEarnClient
+from ..config import ClientConfig
 from ..models import InvestData, OrderState
 from ..trading import new_tag
 from ._config import HOSTS, ConfigError, Profile, default_config_path, resolve_profile
@@ -54,6 +54,9 @@ _LIBRARY_LOGGER = "okx_onchain_earn"
 
 # --- the group and its commands -------------------------------------------------------
 
+
+# The CLI's defaults are the library's: one ClientConfig, not numbers of its own.
+_DEFAULTS = ClientConfig()
 
 def _interrupted(note: str) -> NoReturn:
     """Ends the process after Ctrl-C: one line on stderr, exit code 130."""
@@ -234,7 +237,7 @@ _api_options = _options(
     click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
-        default=10.0,
+        default=_DEFAULTS.timeout,
         show_default=True,
         help="Seconds to wait for each answer.",
     ),
@@ -244,7 +247,7 @@ _trade_options = _options(
     click.option(
         "--reconcile-timeout",
         type=click.FloatRange(min=0),
-        default=DEFAULT_RECONCILE_TIMEOUT,
+        default=_DEFAULTS.reconcile_timeout,
         show_default=True,
         help="When no answer comes back, look this many seconds for the order before"
         " giving up (exit code 6). The trade is never re-sent.",
@@ -300,18 +303,17 @@ def _execute(
     """
     profile = _profile(common)
     # Only the trade commands have the option; reads never reconcile.
-    reconcile_timeout: float = common.get("reconcile_timeout", DEFAULT_RECONCILE_TIMEOUT)
+    config = ClientConfig(
+        base_url=profile.host,
+        demo=profile.demo,
+        timeout=common["timeout"],
+        reconcile_timeout=common.get("reconcile_timeout", _DEFAULTS.reconcile_timeout),
+    )
     fmt: Format = common["fmt"]
     writer = open_writer(fmt, listing, sys.stdout, width=terminal_width(sys.stdout))
 
     async def run() -> None:
-        async with OnchainEarnClient(
-            profile.credentials,
-            base_url=profile.host,
-            demo=profile.demo,
-            timeout=common["timeout"],
-            reconcile_timeout=reconcile_timeout,
-        ) as client:
+        async with OnchainEarnClient(profile.credentials, config) as client:
             await call(client, writer)
 
     try:
