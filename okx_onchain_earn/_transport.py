@@ -39,6 +39,7 @@ from .errors import (
     error_for_code,
 )
 from .models import PageDecoder
+from .ratelimit._base import acquire_at
 
 if TYPE_CHECKING:
     from .ratelimit import RateLimiter
@@ -423,7 +424,9 @@ class Transport:
         name = endpoint.name
         limiter = self.limiter() if endpoint.is_private else None
         session = self.session()
-        permit = await limiter.acquire(uid, endpoint) if limiter is not None else None
+        permit = None
+        if limiter is not None:
+            permit = await acquire_at(limiter, self._base, uid, endpoint)
         try:
             if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
                 await _ip_limiter(self._base, endpoint).acquire()

@@ -11,6 +11,8 @@ Orders live in simulated time (``SimClock``): purchase → pending ``8`` → on
 chain ``9`` → earning ``1`` → redeeming ``2`` → completed ``3`` in the history, with
 earnings accrued from the APY. ``Faults`` injects latency, dropped connections,
 5xx answers, 50011 bursts, 50004 after acting, slow answers and clock skew.
+``Network`` (``Simulator(latency=0.05, jitter=0.02, spike=0.02)``) delays every request
+out and back, as the way to OKX would, so pacing can be tried beyond loopback.
 
 Three ways to use it:
 
@@ -34,6 +36,7 @@ from ._app import HTTP_STATUS, TIMESTAMP_TOLERANCE
 from ._clock import SimClock
 from ._faults import Fault, FaultKind, Faults
 from ._limits import EndpointStats, RateLimits, Stats
+from ._network import Delay, Network, Route
 from ._server import (
     Simulator,
     load_credentials_file,
@@ -58,14 +61,17 @@ __all__ = [
     "TIMESTAMP_TOLERANCE",
     "Account",
     "ApiKey",
+    "Delay",
     "EndpointStats",
     "Fault",
     "FaultKind",
     "Faults",
     "HistoryRecord",
+    "Network",
     "Order",
     "Product",
     "RateLimits",
+    "Route",
     "SimClock",
     "SimError",
     "SimState",

@@ -17,6 +17,7 @@ from ._app import build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._limits import RateLimits, Stats
+from ._network import Network
 from ._state import SimState, Timing
 
 __all__ = [
@@ -54,6 +55,11 @@ class Simulator:
         demo: True to make every generated key a demo-trading key (requests then need
             ``x-simulated-trading: 1``).
         timing: Durations of the order phases in simulated seconds.
+        latency: One-way network delay in seconds, each way (see ``Network``).
+        jitter: Each delay is uniform within ``latency ± jitter``.
+        spike: Chance per delay of a spike to five times ``latency``.
+        network: A ``Network`` to use instead of ``latency``/``jitter``/``spike``;
+            pass ``Network()`` to start without delay and set one while running.
 
     Attributes:
         state: Accounts, keys, products and orders (for assertions and set-up).
@@ -61,6 +67,7 @@ class Simulator:
         faults: The fault injector (see ``Faults``).
         stats: Accepted and refused requests per (user id, endpoint name).
         limits: The rate limiter (``limits.reset()`` refills every budget).
+        network: The simulated network between clients and the server.
         before_mode: See the argument; may be changed while running.
     """
 
@@ -79,9 +86,21 @@ class Simulator:
         region: str = "global",
         demo: bool = False,
         timing: Timing | None = None,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        spike: float = 0.0,
+        network: Network | None = None,
     ) -> None:
         if before_mode not in _BEFORE_MODES:
             raise ValueError(f"before_mode must be one of {_BEFORE_MODES}")
+        # The network is hooked in only when asked for (here, or configured before
+        # start): aiohttp's middleware chain costs every request a few microseconds.
+        self._network_given = network is not None
+        if network is None:
+            network = Network(seed=seed)
+            network.configure(latency, jitter, spike)
+        elif latency or jitter or spike:
+            raise ValueError("give either network or latency/jitter/spike, not both")
         self.host = host
         self.port = port
         self.before_mode = before_mode
@@ -99,6 +118,7 @@ class Simulator:
         self.faults = Faults(seed)
         self.stats = Stats()
         self.limits = RateLimits(enabled=rate_limit, stats=self.stats)
+        self.network = network
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
@@ -144,8 +164,16 @@ class Simulator:
     def app(self) -> web.Application:
         """The aiohttp application (built once; usable with aiohttp's test utilities)."""
         if self._app is None:
-            self._app = build_app(self)
+            self._app = self._build()
         return self._app
+
+    def _build(self) -> web.Application:
+        app = build_app(self)
+        if self._network_given or self.network.enabled:
+            app.middlewares.append(self.network.middleware(self.sleep))
+        else:
+            self.network._unhooked()
+        return app
 
     async def sleep(self, delay: float) -> None:
         """Waits ``delay`` seconds, or less if the simulator stops meanwhile."""
@@ -164,7 +192,7 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self._stopping = asyncio.Event()
         # A fresh application per start: aiohttp apps cannot run again after cleanup.
-        self._app = build_app(self)
+        self._app = self._build()
         runner = web.AppRunner(
             self._app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -186,6 +214,7 @@ class Simulator:
             self._stopping.set()
         if runner is not None:
             await runner.cleanup()
+        self.network._stopped()
 
     async def __aenter__(self) -> Simulator:
         return await self.start()
@@ -209,6 +238,10 @@ async def run_simulator(
     region: str = "global",
     demo: bool = False,
     timing: Timing | None = None,
+    latency: float = 0.0,
+    jitter: float = 0.0,
+    spike: float = 0.0,
+    network: Network | None = None,
 ) -> AsyncIterator[Simulator]:
     """Runs a ``Simulator`` on a loopback socket for the duration of the block.
 
@@ -232,6 +265,10 @@ async def run_simulator(
         region=region,
         demo=demo,
         timing=timing,
+        latency=latency,
+        jitter=jitter,
+        spike=spike,
+        network=network,
     )
     await sim.start()
     try:
