@@ -53,9 +53,10 @@ def virtual_time() -> Iterator[VirtualClock]:
     clock = VirtualClock(loop.time())
     selector: selectors.BaseSelector = loop._selector  # type: ignore[attr-defined]
     real_select = selector.select
-    scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
 
     def select(timeout: float | None = None) -> list[Any]:
+        # Read afresh: the loop replaces the heap when it sheds cancelled timers.
+        scheduled: list[asyncio.TimerHandle] = loop._scheduled  # type: ignore[attr-defined]
         events = real_select(0)
         if events:
             return events
