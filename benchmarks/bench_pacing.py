@@ -16,8 +16,20 @@ the limiter's slots, wherever the window cuts. A uid that completes too few page
 for that is rated by plain count (its pages ÷ window).
 
 The limiter's strict "arrival" mode frees a slot one window (+ a small margin) after
-the response, so a uid's rate is at most about ``3 / (1 s + time on the wire)``: the
-table shows the measured mean time on the wire, so the gap to 100% can be read.
+the response, less the learnt floor of the round trip, so on loopback a uid's rate is
+at most about ``3 / (1 s + time on the wire)``: the table shows the measured mean time
+on the wire, so the gap to 100% can be read.
+
+The second table (``run_network``) puts the same strict simulator behind a simulated
+network (``okx_onchain_earn.simulator.Network``: one-way delays out and back, uniform
+within latency ± jitter, optional spikes), from loopback to 200 ms each way, and runs
+this SDK's default limiter (and, in full runs, the same limiter without its discount)
+beside ccxt's own rate limiter and ``aiolimiter`` against it, in the same run. Each
+row also prints the physical limit of a strict client on that network:
+``window / (window + mean time a round trip spends above the one-way floors)``.
+
+``python -m benchmarks.bench_pacing [--quick] [--network-only] [--json]`` prints the
+tables; the runner calls :func:`run`.
 """
 
 from __future__ import annotations
