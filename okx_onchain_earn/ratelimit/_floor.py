@@ -27,9 +27,10 @@ the fastest request came to the floor in *both* directions at once. With ``Rk`` 
 
 Samples are kept per time bucket (the ``K`` fastest of each) and forgotten after
 ``HORIZON`` seconds, so a path that became longer is eventually discounted by its new
-floor; a path that became shorter lowers ``R1`` with its first fast sample. Samples
-that are too *short* (a request that failed before it left, a cancellation) only
-lower ``D``: they cost throughput, never safety.
+floor; a path that became shorter lowers ``R1`` with its first fast sample. The
+limiters learn nothing from a permit released while an exception unwinds (cancelled,
+failed); any other sample that is too *short* only lowers ``D``: it costs throughput,
+never safety.
 """
 
 from __future__ import annotations

@@ -49,17 +49,19 @@ after 256 samples. A holds when:
    90 and 10 on another) break it: every round trip takes 100 ms, yet ``x_j + y_i``
    can be 20 ms. A key used for two hosts takes the smaller of their discounts, which
    is safe when each path's two directions each carry at least half of its discount;
-2. the path did not get shorter than ``D`` since it was learnt: a route change to a
-   shorter path exposes the requests sent before its first faster round trip comes
-   back (that sample lowers ``D`` at once, and the spread term backs ``D`` off until
-   the new floor is well sampled); 2 % of the floor plus ``margin`` is the slack;
+2. the path did not get shorter, since ``D`` was learnt, by more than the slack (2 %
+   of the floor plus ``margin``): after a route change to a shorter path, the
+   requests sent before its first faster round trip comes back are exposed (that
+   sample lowers ``D`` at once, and the spread term backs ``D`` off until the new
+   floor is well sampled);
 3. some of the learnt round trips came close to the floor in both directions at once.
    Flat, wide jitter keeps the fastest sample further above the floor; it also spreads
    the fastest few, which is what the spread term takes off.
 
 Server processing, event-loop lag and the time signing or the pool take are parts of
 ``x`` and ``y``: they lengthen round trips and only ever make the bound looser. A
-request that fails before it leaves gives a short sample, which lowers ``D``.
+permit released while an exception unwinds (cancelled, failed) teaches nothing; any
+other short sample only lowers ``D``.
 
 When A fails, the server may see ``limit + 1`` arrivals in one window and refuse one.
 The transport reports it (``penalize``): the key is blocked for a full window, and from
@@ -477,7 +479,7 @@ class InProcessLimiter(_PerHost):
         else:
             # The slot the next grant needs: enough held slots must have ended their
             # (discounted) hold for in-flight ones plus the rest to fit under the limit.
-            needed = key.in_flight + len(key.free_at) - key.limit
+            needed = max(0, key.in_flight + len(key.free_at) - key.limit)
             if needed >= len(key.free_at):
                 return  # every slot is in flight: the next release dispatches again
             at = key.free_at[needed] - discount
