@@ -81,6 +81,7 @@ class Floor:
         "_after",
         "_cur",
         "_cur_count",
+        "_cur_end",
         "_cur_start",
         "_enabled",
         "_kth",
@@ -99,6 +100,7 @@ class Floor:
         self._cur: list[float] = []  # the K fastest of the current bucket, sorted
         self._cur_count = 0
         self._cur_start = -math.inf
+        self._cur_end = -math.inf  # when the current bucket is full: rotate
         # Older buckets: (start, count, their K fastest), oldest first.
         self._old: deque[tuple[float, int, list[float]]] = deque()
         # The K-th fastest over the horizon: a sample above it changes nothing.
@@ -114,20 +116,28 @@ class Floor:
 
     def add(self, now: float, rtt: float) -> None:
         """Record one round trip of ``rtt`` seconds, released at ``now``."""
-        if now >= self._cur_start + self._span:
+        if now >= self._cur_end:
             self._rotate(now)
         self._cur_count += 1
         self.samples += 1
-        cur = self._cur
-        if len(cur) < K:
-            insort(cur, rtt)
-        elif rtt < cur[-1]:
-            cur.pop()
-            insort(cur, rtt)
         # Only a sample among the K fastest of the horizon moves the estimate, and
         # reaching `after` samples switches the discount on.
-        if rtt < self._kth or self.samples == self._after:
+        if rtt < self._kth:
+            self._keep(rtt)
             self._estimate()
+            return
+        cur = self._cur
+        if len(cur) < K or rtt < cur[-1]:
+            self._keep(rtt)
+        if self.samples == self._after:
+            self._estimate()
+
+    def _keep(self, rtt: float) -> None:
+        """Keep ``rtt`` among the current bucket's K fastest."""
+        cur = self._cur
+        if len(cur) == K:
+            cur.pop()
+        insort(cur, rtt)
 
     def stats(self) -> FloorStats:
         """What the floor is now."""
@@ -140,6 +150,7 @@ class Floor:
         self._cur_count = 0
         # Buckets start on multiples of the span, so a long silence skips ahead.
         self._cur_start = now - now % self._span
+        self._cur_end = self._cur_start + self._span
         old = self._old
         horizon = self._cur_start - HORIZON + self._span
         while old and old[0][0] < horizon:
@@ -165,25 +176,26 @@ class Floors:
         enabled: False: never discount (the floors are still learnt, for ``stats``).
     """
 
-    __slots__ = ("_after", "_by_host", "_enabled")
+    __slots__ = ("_after", "_enabled", "by_host")
 
     def __init__(self, *, after: int = DISCOUNT_AFTER, enabled: bool = True) -> None:
         if after < K:
             raise ValueError(f"discount_after must be >= {K}")
         self._after = after
         self._enabled = enabled
-        self._by_host: dict[str, Floor] = {}
+        #: The floors made so far (read directly on the hot path; use ``get`` to add).
+        self.by_host: dict[str, Floor] = {}
 
     def get(self, host: str) -> Floor:
         """The floor of ``host``, created empty on first use."""
-        floor = self._by_host.get(host)
+        floor = self.by_host.get(host)
         if floor is None:
-            floor = self._by_host[host] = Floor(after=self._after, enabled=self._enabled)
+            floor = self.by_host[host] = Floor(after=self._after, enabled=self._enabled)
         return floor
 
     def stats(self) -> dict[str, FloorStats]:
         """Per host: samples, fastest round trip, current discount, refusals."""
-        return {host: f.stats() for host, f in self._by_host.items()}
+        return {host: f.stats() for host, f in self.by_host.items()}
 
 
 class _Bound(Protocol):

@@ -152,7 +152,7 @@ class _Key:
         self.refused = 0
 
 
-def _has_slot(key: _Key, now: float, discount: float) -> bool:
+def _has_slot(key: _Key, now: float) -> bool:
     """True when a permit may be granted on ``key`` at ``now``; drops passed free-at times.
 
     A used slot whose discounted hold has ended is ignored, not dropped: another
@@ -166,6 +166,7 @@ def _has_slot(key: _Key, now: float, discount: float) -> bool:
     busy = key.in_flight + len(free_at)
     if busy < key.limit:
         return True
+    discount = discount_of(key)
     return bool(discount) and busy - bisect_right(free_at, now + discount) < key.limit
 
 
@@ -188,7 +189,9 @@ class _Permit:
             self._key = None
             # Released while an exception unwinds (cancelled, failed before or while
             # sending): no answer came back, so the time taken is no round trip.
-            floor = self._floor if sys.exc_info()[1] is None else None
+            floor = self._floor
+            if floor is not None and sys.exc_info()[1] is not None:
+                floor = None
             self._limiter._release(key, self._at, floor)
 
 
@@ -297,10 +300,15 @@ class InProcessLimiter(_PerHost):
         key = self._keys.get((uid, endpoint.name))
         if key is None:
             key = self._add_key(uid, endpoint)
-        floor = self._floors.get(host)
+        if self._send:
+            # Nothing to learn: a slot's free time is fixed when it is granted.
+            if key.waiters is None and _has_slot(key, now):
+                return self._grant(key, now)
+            return await self._wait(key, now)
+        floor = self._floors.by_host.get(host) or self._floors.get(host)
         if key.floor is not floor:
             bind(key, floor)
-        if key.waiters is None and _has_slot(key, now, discount_of(key)):
+        if key.waiters is None and _has_slot(key, now):
             permit = self._grant(key, now)
         else:
             permit = await self._wait(key, now)
@@ -338,7 +346,10 @@ class InProcessLimiter(_PerHost):
         }
 
     def floors(self) -> dict[str, FloorStats]:
-        """What was learnt of each host's round trips, and the discount it gives now."""
+        """What was learnt of each host's round trips, and the discount it gives now.
+
+        Empty in send mode, which learns nothing.
+        """
         return self._floors.stats()
 
     async def aclose(self) -> None:
@@ -466,8 +477,7 @@ class InProcessLimiter(_PerHost):
         waiters = key.waiters
         if waiters is None:
             return
-        discount = discount_of(key)
-        while waiters and _has_slot(key, now, discount):
+        while waiters and _has_slot(key, now):
             fut = waiters.popleft()
             if not fut.done():  # a cancelled waiter is skipped; its task cleans up
                 fut.set_result(self._grant(key, now))
@@ -482,7 +492,7 @@ class InProcessLimiter(_PerHost):
             needed = max(0, key.in_flight + len(key.free_at) - key.limit)
             if needed >= len(key.free_at):
                 return  # every slot is in flight: the next release dispatches again
-            at = key.free_at[needed] - discount
+            at = key.free_at[needed] - discount_of(key)
         timer = key.timer
         if timer is not None:
             if key.timer_at <= at:
