@@ -373,7 +373,7 @@ NET_ROWS = (
     NetRow("200 ± 20 ms", 0.2, 0.02),
     NetRow("200 ± 20 ms, 2% spikes", 0.2, 0.02, 0.02),
 )
-QUICK_NET_ROWS = NET_ROWS[:3]
+QUICK_NET_ROWS = NET_ROWS[1:3]
 
 #: A fetch of one full history page for one uid; raises on a refusal or any failure.
 Fetch = Callable[[], Awaitable[object]]
@@ -588,17 +588,17 @@ def run_network(
     """Every pacer on every simulated network, against one strict simulator process.
 
     Args:
-        quick: Loopback and 50 ms rows only, the default limiter against the anchors,
-            shorter runs.
+        quick: The 50 ms rows only, the default limiter against the anchors, shorter
+            runs.
         uids: User ids paced at once.
         tasks_per_uid: Tasks fetching for each uid (more than its limit, so it is busy).
-        duration: Measured seconds per run (default 15, quick 8).
-        warmup: Seconds before measuring (default 8, quick 6); the default limiter
-            learns the network's floor from its first round trips.
+        duration: Measured seconds per run (default 15, quick 4).
+        warmup: Seconds before measuring (default 8, quick 5); the default limiter
+            learns the network's floor from its first 256 round trips.
         rows: The networks (default ``NET_ROWS``, quick ``QUICK_NET_ROWS``).
     """
-    duration = duration or (8.0 if quick else 15.0)
-    warmup = warmup if warmup is not None else (6.0 if quick else 8.0)
+    duration = duration or (4.0 if quick else 15.0)
+    warmup = warmup if warmup is not None else (5.0 if quick else 8.0)
     rows = rows or (QUICK_NET_ROWS if quick else NET_ROWS)
     limit, window = ORDERS_HISTORY.limit, ORDERS_HISTORY.window
     allowed = limit / window
