@@ -359,6 +359,7 @@ class NetRow:
     spike: float = 0.0
 
     def network(self) -> Network:
+        """This row's network, as the simulator runs it."""
         net = Network()
         net.configure(self.latency, self.jitter, self.spike)
         return net
@@ -386,6 +387,7 @@ class Pacer:
     note = ""
 
     async def open(self, base_url: str, creds: list[Credentials]) -> list[Fetch]:
+        """One fetch per uid, in ``creds`` order."""
         raise NotImplementedError
 
     def snapshot(self) -> dict[str, Any]:

@@ -217,6 +217,7 @@ class Network:
 
         @web.middleware
         async def network(request: web.Request, handler: _Handler) -> web.StreamResponse:
+            """Delays the request on its way in and its answer on its way out."""
             out, back = self.draw()
             if out == 0.0 and back == 0.0:
                 return await handler(request)
