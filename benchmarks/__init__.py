@@ -5,7 +5,7 @@ one module per question (``bench_*.py``) that times every contender the same way
 one runner that prints the tables and writes JSON, Markdown and plots::
 
     python -m benchmarks            # everything, a few minutes
-    python -m benchmarks --quick    # smaller sizes, well under a minute
+    python -m benchmarks --quick    # smaller sizes, about two minutes
     python -m benchmarks --only decode,client --out /tmp/bench
 
 Every figure comes from the run that prints it. A contender whose package is missing

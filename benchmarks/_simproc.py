@@ -3,7 +3,8 @@
 ``python -m benchmarks._simproc '<json options>'`` runs a ``Simulator`` on its own
 event loop, generates every account's history up front (so first-access generation
 never lands in a measurement), prints the base URL and the keys as one JSON line, then
-answers commands read from stdin, one JSON line each: ``stats``, ``reset``, ``cpu``
+answers commands read from stdin, one JSON line each: ``stats``, ``reset``, ``cpu``,
+``network <json>`` (``Network.configure`` arguments; needs ``network=True`` at start)
 and ``stop``. A plain subprocess (rather than ``multiprocessing``) never re-imports
 the caller's main module.
 """
@@ -28,7 +29,10 @@ _ANSWER_TIMEOUT = 60.0
 
 
 async def _serve(options: dict[str, Any], out: IO[str]) -> None:
-    from okx_onchain_earn.simulator import Simulator
+    from okx_onchain_earn.simulator import Network, Simulator
+
+    if options.pop("network", False):
+        options["network"] = Network(seed=options.get("seed", 0))
 
     def say(obj: object) -> None:
         out.write(json.dumps(obj) + "\n")
@@ -76,6 +80,9 @@ async def _serve(options: dict[str, Any], out: IO[str]) -> None:
                 say(None)
             elif cmd == "cpu":
                 say(time.process_time())
+            elif cmd.startswith("network "):
+                sim.network.configure(**json.loads(cmd[len("network ") :]))
+                say(None)
             else:
                 say({"error": f"unknown command {cmd!r}"})
 
@@ -88,13 +95,20 @@ class SimProcess:
     """
 
     def __init__(
-        self, accounts: int, *, rate_limit: bool, history_orders: int = 1000, seed: int = 0
+        self,
+        accounts: int,
+        *,
+        rate_limit: bool,
+        history_orders: int = 1000,
+        seed: int = 0,
+        network: bool = False,
     ) -> None:
         self._options = {
             "accounts": accounts,
             "rate_limit": rate_limit,
             "history_orders": history_orders,
             "seed": seed,
+            "network": network,
         }
         self._proc: subprocess.Popen[str] | None = None
         self.base_url = ""
@@ -155,6 +169,10 @@ class SimProcess:
     def reset(self) -> None:
         """Forgets recorded arrivals (full budgets again) and counts."""
         self._ask("reset")
+
+    def set_network(self, latency: float, jitter: float = 0.0, spike: float = 0.0) -> None:
+        """Delays every request ``latency ± jitter`` seconds each way (``spike`` of them ×5)."""
+        self._ask("network " + json.dumps({"latency": latency, "jitter": jitter, "spike": spike}))
 
     def cpu(self) -> float:
         """CPU seconds the simulator process has used so far."""

@@ -16,16 +16,32 @@ the limiter's slots, wherever the window cuts. A uid that completes too few page
 for that is rated by plain count (its pages ÷ window).
 
 The limiter's strict "arrival" mode frees a slot one window (+ a small margin) after
-the response, so a uid's rate is at most about ``3 / (1 s + time on the wire)``: the
-table shows the measured mean time on the wire, so the gap to 100% can be read.
+the response, less the learnt floor of the round trip, so on loopback a uid's rate is
+at most about ``3 / (1 s + time on the wire)``: the table shows the measured mean time
+on the wire, so the gap to 100% can be read.
+
+The second table (``run_network``) puts the same strict simulator behind a simulated
+network (``okx_onchain_earn.simulator.Network``: one-way delays out and back, uniform
+within latency ± jitter, optional spikes), from loopback to 200 ms each way, and runs
+this SDK's default limiter (and, in full runs, the same limiter without its discount)
+beside ccxt's own rate limiter and ``aiolimiter`` against it, in the same run. Each
+row also prints the physical limit of a strict client on that network:
+``window / (window + mean time a round trip spends above the one-way floors)``.
+
+``python -m benchmarks.bench_pacing [--quick] [--network-only] [--json]`` prints the
+tables; the runner calls :func:`run`.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import json
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -35,14 +51,18 @@ import aiohttp
 from okx_onchain_earn import Credentials, OkxError, OnchainEarnClient
 from okx_onchain_earn._constants import DEFAULT_POOL_SIZE
 from okx_onchain_earn.endpoints import ORDERS_HISTORY
+from okx_onchain_earn.ratelimit import InProcessLimiter, shared_limiter
+from okx_onchain_earn.simulator import Network
 
 from ._common import Table, fmt_float, percentile
 from ._simproc import SimProcess
 
-__all__ = ["plot", "run"]
+__all__ = ["main", "plot", "run", "run_network"]
 
 #: Connections of the session all clients share (the SDK's default pool size).
 POOL = DEFAULT_POOL_SIZE
+#: Orders per history page in the round-trip table.
+PAGE = 100
 
 
 def lag_rate(times: list[float], k: int) -> float | None:
@@ -142,8 +162,10 @@ def run(
     tasks_per_uid: int = 4,
     page_limit: int = 100,
     small_page_rerun: bool | None = None,
+    network: bool = True,
 ) -> dict[str, Any]:
-    """Runs the fleets one after another against one simulator process.
+    """Runs the fleets one after another against one simulator process, then the
+    round-trip table (``run_network``).
 
     Args:
         quick: Smaller fleets (1, 50, 200 uids) and 3 s runs.
@@ -155,6 +177,7 @@ def run(
         small_page_rerun: Run the largest fleet again with ``limit=1``: 1-order pages
             cost the client little CPU, which separates pacing from decoding load
             (default: on, off when quick).
+        network: Also run ``run_network(quick)`` (its own simulator process).
     """
     uid_counts = uid_counts or ((1, 50, 200) if quick else (1, 100, 1000))
     duration = duration or (3.0 if quick else 8.0)
@@ -278,9 +301,10 @@ def run(
                 f" {r['uids_without_page']} completed none; plain-count mean over all uids"
                 f" {r['util_counted_mean']:.1%}"
             )
+    across = run_network(quick) if network else None
     return {
         "name": "pacing",
-        "tables": [table.as_dict()],
+        "tables": [table.as_dict(), *(across["tables"] if across else [])],
         "data": {
             "duration": duration,
             "warmup": warmup,
@@ -288,6 +312,7 @@ def run(
             "page_limit": page_limit,
             "allowed_per_s": allowed,
             "rows": rows,
+            "network": across["data"] if across else None,
         },
     }
 
@@ -319,3 +344,370 @@ def plot(result: dict[str, Any], out: Path) -> list[Path]:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return [path]
+
+
+# --- pacing across round trips: the same strict server behind a simulated network ----
+
+
+@dataclass(frozen=True, slots=True)
+class NetRow:
+    """One simulated network: ``latency ± jitter`` seconds each way, ``spike`` of them ×5."""
+
+    label: str
+    latency: float
+    jitter: float = 0.0
+    spike: float = 0.0
+
+    def network(self) -> Network:
+        """This row's network, as the simulator runs it."""
+        net = Network()
+        net.configure(self.latency, self.jitter, self.spike)
+        return net
+
+
+NET_ROWS = (
+    NetRow("loopback", 0.0),
+    NetRow("50 ± 20 ms", 0.05, 0.02),
+    NetRow("50 ± 20 ms, 2% spikes", 0.05, 0.02, 0.02),
+    NetRow("100 ± 20 ms", 0.1, 0.02),
+    NetRow("100 ± 20 ms, 2% spikes", 0.1, 0.02, 0.02),
+    NetRow("200 ± 20 ms", 0.2, 0.02),
+    NetRow("200 ± 20 ms, 2% spikes", 0.2, 0.02, 0.02),
+)
+QUICK_NET_ROWS = NET_ROWS[1:3]
+
+#: A fetch of one full history page for one uid; raises on a refusal or any failure.
+Fetch = Callable[[], Awaitable[object]]
+
+
+class Pacer:
+    """One way of pacing a fleet of uids: builds a fetch per uid, then closes."""
+
+    name = ""
+    note = ""
+
+    async def open(self, base_url: str, creds: list[Credentials]) -> list[Fetch]:
+        """One fetch per uid, in ``creds`` order."""
+        raise NotImplementedError
+
+    def snapshot(self) -> dict[str, Any]:
+        """Figures worth reporting, taken at the end of the measured span."""
+        return {}
+
+    async def close(self) -> None:
+        """Releases what ``open`` made."""
+
+
+class OursPacer(Pacer):
+    """``OnchainEarnClient`` per uid on one session, paced by an in-process limiter."""
+
+    def __init__(self, name: str, note: str, make: Callable[[], InProcessLimiter] | None) -> None:
+        self.name = name
+        self.note = note
+        self._make = make
+        self._session: aiohttp.ClientSession | None = None
+        self._limiter: InProcessLimiter | None = None
+
+    async def open(self, base_url: str, creds: list[Credentials]) -> list[Fetch]:
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
+        # None: the process-wide default, exactly what an application gets.
+        self._limiter = self._make() if self._make is not None else shared_limiter()
+        clients = [
+            OnchainEarnClient(
+                c, base_url=base_url, session=self._session, limiter=self._limiter
+            )
+            for c in creds
+        ]
+        return [partial(c.get_order_history, limit=PAGE) for c in clients]
+
+    def snapshot(self) -> dict[str, Any]:
+        limiter = self._limiter
+        if limiter is None:
+            return {}
+        return {
+            "floors": {
+                host: {
+                    "samples": f.samples,
+                    "fastest_ms": f.fastest * 1e3,
+                    "discount_ms": f.discount * 1e3,
+                    "refused": f.refused,
+                }
+                for host, f in limiter.floors().items()
+            },
+            "keys_fallen_back": sum(s.fallback for s in limiter.stats().values()),
+        }
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class AiolimiterPacer(Pacer):
+    """``aiolimiter.AsyncLimiter(limit, window)`` per uid around an unpaced client."""
+
+    name = "aiolimiter(3, 1) per uid"
+    note = "OnchainEarnClient(rate_limit=False, max_retries=0) inside `async with limiter`"
+
+    def __init__(self) -> None:
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self, base_url: str, creds: list[Credentials]) -> list[Fetch]:
+        from aiolimiter import AsyncLimiter
+
+        self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=POOL))
+        fetches: list[Fetch] = []
+        for c in creds:
+            client = OnchainEarnClient(
+                c, base_url=base_url, session=self._session, rate_limit=False, max_retries=0
+            )
+            limiter = AsyncLimiter(ORDERS_HISTORY.limit, ORDERS_HISTORY.window)
+
+            async def fetch(client: OnchainEarnClient = client, limiter: Any = limiter) -> object:
+                async with limiter:
+                    return await client.get_order_history(limit=PAGE)
+
+            fetches.append(fetch)
+        return fetches
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class CcxtPacer(Pacer):
+    """ccxt's async okx exchange per uid with its own rate limiter on."""
+
+    name = "ccxt async (enableRateLimit)"
+    note = "one ccxt.async_support.okx per uid, enableRateLimit=True (its leaky bucket)"
+
+    def __init__(self) -> None:
+        self._exchanges: list[Any] = []
+
+    async def open(self, base_url: str, creds: list[Credentials]) -> list[Fetch]:
+        import ccxt.async_support as ccxt_async
+
+        fetches: list[Fetch] = []
+        for c in creds:
+            ex = ccxt_async.okx(
+                {
+                    "apiKey": c.api_key,
+                    "secret": c.secret_key,
+                    "password": c.passphrase,
+                    "enableRateLimit": True,
+                }
+            )
+            ex.urls["api"] = {"rest": base_url.rstrip("/")}
+            self._exchanges.append(ex)
+            fetches.append(
+                partial(ex.privateGetFinanceStakingDefiOrdersHistory, {"limit": str(PAGE)})
+            )
+        return fetches
+
+    async def close(self) -> None:
+        for ex in self._exchanges:
+            await ex.close()
+
+
+def _pacers(quick: bool) -> list[Callable[[], Pacer]]:
+    made: list[Callable[[], Pacer]] = [
+        lambda: OursPacer("okx-onchain-earn (default)", "the shared in-process limiter", None),
+    ]
+    if not quick:
+        made.append(
+            lambda: OursPacer(
+                "okx-onchain-earn, full hold",
+                "InProcessLimiter(discount=False): every slot held a full window after its answer",
+                lambda: InProcessLimiter(discount=False),
+            )
+        )
+    made += [CcxtPacer, AiolimiterPacer]
+    return made
+
+
+async def _pace_with(
+    pacer: Pacer,
+    base_url: str,
+    creds: list[Credentials],
+    *,
+    tasks_per_uid: int,
+    warmup: float,
+    duration: float,
+) -> dict[str, Any]:
+    n = len(creds)
+    completions: list[list[float]] = [[] for _ in range(n)]
+    failures: dict[str, int] = {}
+    fetches = await pacer.open(base_url, creds)
+
+    async def worker(i: int, offset: float) -> None:
+        # Each uid starts at its own offset in the first window, as uids of a real
+        # fleet do, rather than all in phase.
+        await asyncio.sleep(offset)
+        fetch, mine = fetches[i], completions[i]
+        while True:
+            try:
+                await fetch()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures[type(exc).__name__] = failures.get(type(exc).__name__, 0) + 1
+                continue
+            mine.append(time.perf_counter())
+
+    tasks = [
+        asyncio.create_task(worker(i, ORDERS_HISTORY.window * i / n))
+        for i in range(n)
+        for _ in range(tasks_per_uid)
+    ]
+    try:
+        await asyncio.sleep(warmup)
+        c0, w0 = time.process_time(), time.perf_counter()
+        await asyncio.sleep(duration)
+        cpu, w1 = time.process_time() - c0, time.perf_counter()
+        extra = pacer.snapshot()
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await pacer.close()
+    return {
+        "in_window": [[t for t in times if w0 <= t <= w1] for times in completions],
+        "wall_s": w1 - w0,
+        "client_cpu_util": cpu / (w1 - w0),
+        "client_failures": failures,
+        **extra,
+    }
+
+
+def run_network(
+    quick: bool = False,
+    *,
+    uids: int = 20,
+    tasks_per_uid: int = 4,
+    duration: float | None = None,
+    warmup: float | None = None,
+    rows: tuple[NetRow, ...] | None = None,
+) -> dict[str, Any]:
+    """Every pacer on every simulated network, against one strict simulator process.
+
+    Args:
+        quick: The 50 ms rows only, the default limiter against the anchors, shorter
+            runs.
+        uids: User ids paced at once.
+        tasks_per_uid: Tasks fetching for each uid (more than its limit, so it is busy).
+        duration: Measured seconds per run (default 15, quick 4).
+        warmup: Seconds before measuring (default 8, quick 5); the default limiter
+            learns the network's floor from its first 256 round trips.
+        rows: The networks (default ``NET_ROWS``, quick ``QUICK_NET_ROWS``).
+    """
+    duration = duration or (4.0 if quick else 15.0)
+    warmup = warmup if warmup is not None else (5.0 if quick else 8.0)
+    rows = rows or (QUICK_NET_ROWS if quick else NET_ROWS)
+    limit, window = ORDERS_HISTORY.limit, ORDERS_HISTORY.window
+    allowed = limit / window
+    results: list[dict[str, Any]] = []
+    with SimProcess(uids, rate_limit=True, history_orders=PAGE, network=True) as sim:
+        for row in rows:
+            sim.set_network(row.latency, row.jitter, row.spike)
+            excess = row.network().mean_excess()
+            for make in _pacers(quick):
+                pacer = make()
+                try:
+                    m = asyncio.run(
+                        _pace_with(
+                            pacer,
+                            sim.base_url,
+                            sim.credentials[:uids],
+                            tasks_per_uid=tasks_per_uid,
+                            warmup=warmup,
+                            duration=duration,
+                        )
+                    )
+                except ImportError as exc:
+                    results.append({"network": row.label, "pacer": pacer.name, "error": str(exc)})
+                    continue
+                # Requests still on the simulated wire arrive after the run: let them,
+                # so they count here and not against the next run's fresh budget.
+                time.sleep(5 * row.latency + window)
+                stats = sim.stats()
+                sim.reset()
+                in_window = m.pop("in_window")
+                lagged = [lag_rate(times, limit) for times in in_window]
+                counted = [len(times) / m["wall_s"] / allowed for times in in_window]
+                util = [
+                    c if r is None else r / allowed
+                    for r, c in zip(lagged, counted, strict=True)
+                ]
+                results.append(
+                    {
+                        "network": row.label,
+                        "latency": row.latency,
+                        "jitter": row.jitter,
+                        "spike": row.spike,
+                        "pacer": pacer.name,
+                        "note": pacer.note,
+                        "util_mean": statistics.fmean(util),
+                        "util_min": min(util),
+                        "util_max": max(util),
+                        "refused": stats["total_refused"],
+                        "accepted": stats["total_accepted"],
+                        "physical_limit": window / (window + excess),
+                        "mean_excess_ms": excess * 1e3,
+                        **m,
+                    }
+                )
+    table = Table(
+        f"Pacing across round trips: share of each uid's {allowed:g}/s used, and 429s"
+        f" ({uids} uids × {tasks_per_uid} tasks, one strict simulator)",
+        ["network (one way)", "pacer", "budget used", "min uid", "429s", "physical limit"],
+    )
+    for r in results:
+        if "error" in r:
+            table.add(r["network"], r["pacer"], r["error"], "", "", "")
+            continue
+        table.add(
+            r["network"],
+            r["pacer"],
+            f"{r['util_mean']:.1%}",
+            f"{r['util_min']:.1%}",
+            r["refused"],
+            f"{r['physical_limit']:.1%}",
+        )
+    table.notes += [
+        f"{warmup:g} s warm-up, then {duration:g} s measured per run; every pacer on every"
+        " network in the same run, against the same simulator process (strict: at most"
+        f" {limit} arrivals per uid in any {window:g} s span); each uid starts at its own"
+        " offset within the first window",
+        "network: each request waits a one-way delay out (before the server stamps its"
+        " arrival) and another back, uniform within latency ± jitter, independent per"
+        " request and direction; a spike makes a delay 5 × latency",
+        "budget used = the uid's completed pages per second ÷ 3 (lag rate over its"
+        " completions, as in the table above), mean over uids; 429s = every refusal the"
+        " simulator sent during the run, warm-up included",
+        "physical limit = window ÷ (window + mean time a round trip spends above the"
+        " network's one-way floors): a strict client that sees only send and answer"
+        " times can place an arrival no closer than that; for uniform jitter it is"
+        " 1 ÷ (1 + spread), spread = 2 × jitter",
+    ]
+    for r in results:
+        if r.get("client_failures"):
+            table.notes.append(f"{r['network']}, {r['pacer']}: failures {r['client_failures']}")
+    return {"tables": [table.as_dict()], "data": {"rows": results, "uids": uids}}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.bench_pacing [--quick] [--network-only]``: prints the tables."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_pacing")
+    parser.add_argument("--quick", action="store_true", help="fewer rows, shorter runs")
+    parser.add_argument("--network-only", action="store_true", help="only the round-trip table")
+    parser.add_argument("--json", action="store_true", help="also print the data as JSON")
+    args = parser.parse_args(argv)
+    result = run_network(args.quick) if args.network_only else run(args.quick)
+    for t in result["tables"]:
+        print(Table.from_dict(t).text() + "\n", flush=True)
+    if args.json:
+        print(json.dumps(result["data"], indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -308,7 +308,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks", description="Benchmarks of okx-onchain-earn."
     )
-    parser.add_argument("--quick", action="store_true", help="smaller sizes (well under 1 min)")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (about 2 min)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output directory")
     parser.add_argument(
         "--only",

@@ -45,6 +45,7 @@ from .errors import (
     ResponseDecodeError,
 )
 from .models import PageDecoder
+from .ratelimit._base import acquire_at
 from .stats import ClientStats
 from .venue import OkxVenue, Venue
 
@@ -448,7 +449,8 @@ class Transport:
         permit = None
         if limiter is not None:
             try:
-                permit = await limiter.acquire(key, endpoint)
+                # Per host: the limiter learns each host's round-trip floor apart.
+                permit = await acquire_at(limiter, self._base, key, endpoint)
             except OkxError:
                 raise
             except Exception as exc:  # e.g. a limiter closed under waiting callers

@@ -31,6 +31,7 @@ from okx_onchain_earn.ratelimit import (
     RateLimiterUnavailable,
     RedisLimiter,
 )
+from okx_onchain_earn.ratelimit._floor import K
 
 from .conftest import free_port
 from .test_ratelimit import max_arrivals_in_window, max_points_in_window
@@ -38,7 +39,7 @@ from .test_ratelimit import max_arrivals_in_window, max_points_in_window
 ROOT = Path(__file__).resolve().parent.parent
 FAST3 = Endpoint("fast3", "GET", "/fast3", Permission.READ, 3, 0.25)
 FAST1 = Endpoint("fast1", "GET", "/fast1", Permission.READ, 1, 0.2)
-MARGIN = 0.005
+MARGIN = 0.001
 
 
 @pytest.fixture
@@ -229,16 +230,19 @@ async def test_release_rescores_the_slot_and_aclose_waits_for_it(
         permit = await limiter.acquire("u", FAST3)
         late = await limiter.acquire("v", FAST3)
         key = f"{prefix}u:{FAST3.name}"
-        (leased,) = await raw.zrange(key, 0, -1, withscores=True)
+        leased_rows: Any = await raw.zrange(key, 0, -1, withscores=True)
+        (leased,) = leased_rows
         now_us = _server_us(await raw.time())
         assert float(leased[1]) - now_us > 25e6  # in flight: the 30 s lease
         permit.release()
         permit.release()  # idempotent
         await limiter.aclose()  # must finish the release script first
-        (released,) = await raw.zrange(key, 0, -1, withscores=True)
+        released_rows: Any = await raw.zrange(key, 0, -1, withscores=True)
+        (released,) = released_rows
         now_us = _server_us(await raw.time())
         assert 0 < float(released[1]) - now_us <= (FAST3.window + MARGIN) * 1e6
-        assert released[0] == leased[0]
+        # The same slot, now named with its releaser's discount (none learnt yet).
+        assert released[0] == leased[0] + b"/0"
         assert 0 < await raw.pttl(key) <= 2000  # idle keys expire by themselves
     finally:
         await raw.aclose()
@@ -522,3 +526,157 @@ async def _drain(limiter: RedisLimiter) -> None:
     """Wait for the limiter's background scripts (penalize, release) to finish."""
     while limiter._tasks:
         await asyncio.gather(*limiter._tasks)
+
+
+# -- the learnt discount, shared through Redis -----------------------------------------
+
+HOST = "https://www.okx.com"
+
+
+async def _teach(limiter: RedisLimiter, rtt: float, uid: str = "teacher") -> float:
+    """K round trips of ``rtt`` to HOST; returns the discount learnt."""
+    for _ in range(K):
+        permit = await limiter.acquire(uid, FAST3, HOST)
+        await asyncio.sleep(rtt)
+        permit.release()
+    await _drain(limiter)
+    return limiter.floors()[HOST].discount
+
+
+@pytest.mark.asyncio
+async def test_release_names_the_slot_with_its_discount_and_a_refusal_zeroes_it(
+    redis_url: str, prefix: str
+) -> None:
+    import redis.asyncio as aioredis
+
+    limiter = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
+    raw = aioredis.Redis.from_url(redis_url)
+    key = f"{prefix}u:{FAST3.name}"
+    try:
+        assert await _teach(limiter, 0.02) > 0.01  # the round trips took 20 ms or more
+        permit = await limiter.acquire("u", FAST3, HOST)
+        await asyncio.sleep(0.02)
+        permit.release()
+        await _drain(limiter)
+        members: Any = await raw.zrange(key, 0, -1)
+        (member,) = members
+        # The discount after learning this round trip too.
+        assert member.endswith(b"/%d" % int(limiter.floors()[HOST].discount * 1e6))
+        limiter.penalize("u", FAST3)
+        await _drain(limiter)
+        await raw.delete(key)
+        permit = await limiter.acquire("u", FAST3, HOST)
+        await asyncio.sleep(0.02)
+        permit.release()
+        await _drain(limiter)
+        members = await raw.zrange(key, 0, -1)
+        (member,) = members
+        assert member.endswith(b"/0")  # fell back: its slots carry no discount
+        assert limiter.stats()["u", FAST3.name].fallback
+        assert limiter.floors()[HOST].refused == 1
+    finally:
+        await raw.aclose()
+        await limiter.aclose()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("released_with_ms", "acquirer_ms", "expected_off_ms"),
+    [(50, 0, 0), (50, 80, 50), (50, 30, 30), (0, 80, 0)],
+)
+async def test_a_slot_ends_its_hold_early_by_the_smaller_of_the_two_discounts(
+    redis_url: str, prefix: str, released_with_ms: int, acquirer_ms: int, expected_off_ms: int
+) -> None:
+    # A slot released by another process with its discount D_p is free for this one,
+    # with D_q, at score - min(D_p, D_q): the script's answer shows which it used.
+    import redis.asyncio as aioredis
+
+    from okx_onchain_earn.ratelimit._redis import _ACQUIRE
+
+    raw = aioredis.Redis.from_url(redis_url)
+    key = f"{prefix}u:{FAST1.name}"
+    try:
+        now = _server_us(await raw.time())
+        score = now + 200_000
+        await raw.zadd(key, {f"other.1/{released_with_ms * 1000}": score})
+        before = _server_us(await raw.time())
+        wait = await raw.eval(_ACQUIRE, 1, key, "me.1", FAST1.limit, 30_000_000, acquirer_ms * 1000)
+        after = _server_us(await raw.time())
+        ends = score - expected_off_ms * 1000
+        assert ends - after <= wait <= ends - before
+    finally:
+        await raw.aclose()
+
+
+@pytest.mark.asyncio
+async def test_held_slots_beyond_the_limit_give_the_right_wait(
+    redis_url: str, prefix: str
+) -> None:
+    # Three slots, five members: two in flight, three released with discounts. The
+    # grant needs one more released slot to end its discounted hold.
+    import redis.asyncio as aioredis
+
+    from okx_onchain_earn.ratelimit._redis import _ACQUIRE
+
+    raw = aioredis.Redis.from_url(redis_url)
+    key = f"{prefix}u:{FAST3.name}"
+    try:
+        now = _server_us(await raw.time())
+        await raw.zadd(
+            key,
+            {
+                "a": now + 30_000_000,  # in flight (lease)
+                "b/40000": now + 10_000,  # ends for us at now - 30 ms: ignored
+                "c/40000": now + 100_000,  # ends at now + 60 ms
+                "d/0": now + 70_000,  # ends at now + 70 ms
+            },
+        )
+        before = _server_us(await raw.time())
+        wait = await raw.eval(_ACQUIRE, 1, key, "me.1", FAST3.limit, 30_000_000, 40_000)
+        after = _server_us(await raw.time())
+        # Busy: a, c, d (b ignored) = 3 = limit; one of c, d must end: c at +60 ms.
+        assert now + 60_000 - after <= wait <= now + 60_000 - before
+        assert await raw.zcard(key) == 4  # b is skipped, not removed
+    finally:
+        await raw.aclose()
+
+
+@pytest.mark.asyncio
+async def test_processes_with_their_own_floors_stay_strict(
+    redis_url: str, prefix: str
+) -> None:
+    # Two 'processes' on paths of different length (5 ms and 40 ms each way) share
+    # keys; each learns its own floor, and a slot one released is reused by the other
+    # with the smaller discount. A strict server sees no window over the limit.
+    near = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
+    far = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
+    rng = random.Random(11)
+    arrivals: dict[str, list[float]] = defaultdict(list)
+
+    async def request(limiter: RedisLimiter, uid: str, one_way: float) -> None:
+        permit = await limiter.acquire(uid, FAST3, HOST)
+        try:
+            await asyncio.sleep(one_way * rng.uniform(1.0, 1.2))
+            arrivals[uid].append(time.time())  # Redis TIME is wall-clock time too
+            await asyncio.sleep(one_way * rng.uniform(1.0, 1.2))
+        finally:
+            permit.release()
+
+    async def client(limiter: RedisLimiter, uid: str, one_way: float, n: int) -> None:
+        for _ in range(n):
+            await request(limiter, uid, one_way)
+
+    try:
+        await asyncio.gather(_teach(near, 0.01, "t1"), _teach(far, 0.08, "t2"))
+        assert near.floors()[HOST].discount > 0.005
+        assert far.floors()[HOST].discount > 0.05
+        await asyncio.gather(
+            *(client(near, uid, 0.005, 8) for uid in ("a", "b") for _ in range(2)),
+            *(client(far, uid, 0.04, 4) for uid in ("a", "b") for _ in range(2)),
+        )
+        for uid in ("a", "b"):
+            assert len(arrivals[uid]) == 24
+            assert max_points_in_window(arrivals[uid], FAST3.window) <= FAST3.limit
+    finally:
+        await near.aclose()
+        await far.aclose()

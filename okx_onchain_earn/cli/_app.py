@@ -635,6 +635,12 @@ async def _until_stopped(duration: float | None) -> None:
 @click.option("--history-orders", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Completed orders per account.")  # fmt: skip
 @click.option("--no-rate-limit", is_flag=True, help="Do not enforce OKX's rate limits.")
+@click.option("--latency-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Simulated one-way network delay, each way, in milliseconds.")  # fmt: skip
+@click.option("--jitter-ms", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Each delay is uniform in latency ± jitter (jitter <= latency).")  # fmt: skip
+@click.option("--spike", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Share of delays that spike to five times the latency.")  # fmt: skip
 @click.option(
     "--profiles",
     "profiles_path",
@@ -651,6 +657,9 @@ def simulate(
     seed: int,
     history_orders: int,
     no_rate_limit: bool,
+    latency_ms: float,
+    jitter_ms: float,
+    spike: float,
     profiles_path: Path | None,
     duration: float | None,
 ) -> None:
@@ -664,6 +673,8 @@ def simulate(
     path = profiles_path or default_config_path().with_name("simulator.toml")
     if path.resolve() == default_config_path().resolve():
         _fail(Failure(ExitCode.USAGE, f"refusing to overwrite your profiles file {path}"))
+    if jitter_ms > latency_ms:
+        _fail(Failure(ExitCode.USAGE, "--jitter-ms cannot exceed --latency-ms"))
 
     async def run() -> None:
         async with Simulator(
@@ -673,6 +684,9 @@ def simulate(
             seed=seed,
             history_orders=history_orders,
             rate_limit=not no_rate_limit,
+            latency=latency_ms / 1000,
+            jitter=jitter_ms / 1000,
+            spike=spike,
         ) as sim:
             names = sim.write_profiles(path)
             limits = "off" if no_rate_limit else "on (per user id, as OKX)"

@@ -3,9 +3,10 @@
 OKX counts each endpoint's requests per user id and refuses (HTTP 429, code 50011)
 when more than ``limit`` of them arrive within any ``window``-second span. The
 limiters here hold a slot from just before the send until the response, and free it
-``window + margin`` after that, so no ``limit + 1`` arrivals can share a window
-(see ``InProcessLimiter`` for the argument, the faster ``mode="send"``, and the
-throughput each costs).
+``window + margin`` after that, less the floor of the way to the server and back
+that they learn per host from their own round trips, so no ``limit + 1`` arrivals can
+share a window (see ``_local`` for the argument and its assumption, the faster
+``mode="send"``, and the throughput each costs).
 
 * ``shared_limiter`` — the process-wide default, one per event loop.
 * ``InProcessLimiter`` — the same, built with your own options.
@@ -24,12 +25,13 @@ The transport uses every limiter through the ``RateLimiter`` protocol:
 
 from __future__ import annotations
 
-from ._base import KeyStats, Permit, RateLimiter
+from ._base import FloorStats, KeyStats, Permit, RateLimiter
 from ._errors import RateLimiterUnavailable
 from ._local import InProcessLimiter, Mode, shared_limiter
 from ._redis import RedisLimiter
 
 __all__ = [
+    "FloorStats",
     "InProcessLimiter",
     "KeyStats",
     "Mode",

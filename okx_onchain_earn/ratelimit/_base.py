@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from ..endpoints import Endpoint
 
-__all__ = ["KeyStats", "Permit", "RateLimiter"]
+__all__ = ["FloorStats", "KeyStats", "Permit", "RateLimiter", "acquire_at"]
 
 
 @runtime_checkable
@@ -71,9 +72,51 @@ class KeyStats:
         waited: Granted acquires that had to wait for a slot.
         wait_seconds: Total time those acquires waited.
         refused: Refusals reported through ``penalize()``.
+        fallback: True once a refusal made the key hold every used slot for the full
+            window after its answer, without the learnt discount (arrival mode).
     """
 
     sent: int = 0
     waited: int = 0
     wait_seconds: float = 0.0
     refused: int = 0
+    fallback: bool = False
+
+
+@dataclass(slots=True)
+class FloorStats:
+    """What a limiter learnt of the way to one host (see ``InProcessLimiter.floors``).
+
+    Attributes:
+        samples: Round trips seen within the learning horizon (about 5 minutes).
+        fastest: The fastest of them, in seconds (``inf`` before any).
+        discount: Seconds taken off each used slot's hold for requests to this host
+            (0 until enough round trips were seen).
+        refused: Refusals reported for keys using this host.
+    """
+
+    samples: int = 0
+    fastest: float = float("inf")
+    discount: float = 0.0
+    refused: int = 0
+
+
+class _PerHost:
+    """Base of this package's limiters, which learn round trips per host."""
+
+    __slots__ = ()
+
+    async def acquire(self, uid: str, endpoint: Endpoint, host: str = "") -> Permit:
+        """See ``RateLimiter.acquire``; ``host`` is where the request goes."""
+        raise NotImplementedError
+
+
+def acquire_at(limiter: RateLimiter, host: str, uid: str, endpoint: Endpoint) -> Awaitable[Permit]:
+    """``limiter.acquire(uid, endpoint)``, telling this package's limiters the host.
+
+    They learn the network's floor per host (the base URL); any other ``RateLimiter``
+    is called exactly as the protocol says.
+    """
+    if isinstance(limiter, _PerHost):
+        return limiter.acquire(uid, endpoint, host)
+    return limiter.acquire(uid, endpoint)

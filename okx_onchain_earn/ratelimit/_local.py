@@ -7,16 +7,70 @@ refusals from a strict server). Here each key has ``limit`` slots:
 
 * ``mode="arrival"`` (default, strict): a slot is held from acquire (just before the
   send) until release (the response arrived, or the request failed or was cancelled),
-  and comes free again only at ``release_time + window + margin``. A request arrives
-  somewhere between its acquire and its release, so the next request on the same slot
-  arrives more than ``window`` later; by pigeonhole, no ``limit + 1`` arrivals fit in
-  one window, whatever the network does. Cost: each slot carries one request per
-  ``window + round_trip + margin``, so a key's throughput is
-  ``limit / (window + round_trip + margin)``.
+  and then until ``release + window + margin - D``, where ``D`` is the *discount*: a
+  lower bound of the time the request spent on the way to the server and back, learnt
+  per host from this limiter's own round trips (``_floor``). ``D`` is 0 with
+  ``discount=False``, before a host has ``discount_after`` round trips, in send mode,
+  and on a key that drew a refusal.
 * ``mode="send"`` (faster, documented risk): a slot comes free at
   ``acquire_time + window + jitter``, whatever the response does. Sends are then never
   more than ``limit`` per ``window + jitter``; arrivals stay under the limit only while
   the one-way delay varies by less than ``jitter``.
+
+Why arrival mode is strict. Times are the event loop's monotonic clock (``loop.time()``;
+the server's clock only needs to run at the same rate). A request ``i`` is granted at
+``g_i``, counted by the server at ``a_i`` and released at ``r_i``. Its round trip splits
+at ``a_i`` into ``x_i = a_i - g_i`` (waking the task, signing, the connection pool, the
+way out, the server's work before it counts) and ``y_i = r_i - a_i`` (the server's work
+after counting, the way back, reading the answer, loop lag until release); both are
+``>= 0`` whatever happens. A request ``j`` may reuse the slot ``i`` used once
+``g_j >= r_i + window + margin - D``, so::
+
+    a_j - a_i = (g_j + x_j) - (r_i - y_i) >= window + margin + (x_j + y_i - D)
+
+* ``D = 0``: ``a_j - a_i >= window + margin > window``, unconditionally.
+* ``D > 0``: ``a_j - a_i > window`` while **assumption A** holds: every request to the
+  host spends at least ``X`` before it is counted and at least ``Y`` after, with
+  ``X + Y >= D`` (then ``x_j + y_i >= X + Y >= D``, for any two requests).
+
+So the arrivals of one slot are more than a window apart; a window holds at most one
+arrival per slot, hence at most ``limit``, and the server never refuses. (The grant
+rule counts slots in flight plus released slots still held *for this acquirer*; a slot
+whose hold ended is ignored rather than removed, so the count can only be too high.
+Every grant therefore has a slot whose last request is provably a window behind.)
+
+Why A is reasonable, and where it ends. Every round trip is ``x + y >= X + Y``, so the
+fastest one seen bounds the floor from *above*; ``D`` (see ``_floor``) is 98 % of the
+fastest round trip less the spread of the eight fastest, from the last five minutes,
+after 256 samples. A holds when:
+
+1. the floors belong to the path, the same for every request to one host. Routes that
+   differ per connection with opposite asymmetry (10 ms out and 90 ms back on one,
+   90 and 10 on another) break it: every round trip takes 100 ms, yet ``x_j + y_i``
+   can be 20 ms. A key used for two hosts takes the smaller of their discounts, which
+   is safe when each path's two directions each carry at least half of its discount;
+2. the path did not get shorter, since ``D`` was learnt, by more than the slack (2 %
+   of the floor plus ``margin``): after a route change to a shorter path, the
+   requests sent before its first faster round trip comes back are exposed (that
+   sample lowers ``D`` at once, and the spread term backs ``D`` off until the new
+   floor is well sampled);
+3. some of the learnt round trips came close to the floor in both directions at once.
+   Flat, wide jitter keeps the fastest sample further above the floor; it also spreads
+   the fastest few, which is what the spread term takes off.
+
+Server processing, event-loop lag and the time signing or the pool take are parts of
+``x`` and ``y``: they lengthen round trips and only ever make the bound looser. A
+permit released while an exception unwinds (cancelled, failed) teaches nothing; any
+other short sample only lowers ``D``.
+
+When A fails, the server may see ``limit + 1`` arrivals in one window and refuse one.
+The transport reports it (``penalize``): the key is blocked for a full window, and from
+then on holds every used slot the full window (``D = 0``: the unconditional case again).
+``KeyStats.fallback`` shows it, and ``floors()[host].refused`` counts refusals per host.
+The cost, measured in ``benchmarks/bench_pacing.py``: a key carries ``limit`` requests
+per ``window + margin + round_trip - D``; with ``D`` near the floor that is the window
+plus the round trip's *excess* over its floor, the least any client can afford that
+knows only when it sent and when the answer came.
 
 Waiters are served first come first served and woken by one ``call_at`` timer per key
 (the earliest time a slot can come free); nothing polls. An uncontended acquire never
@@ -28,6 +82,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import sys
 from asyncio import get_running_loop
 from bisect import bisect_right, insort
 from collections import deque
@@ -36,7 +91,8 @@ from typing import Literal
 from weakref import WeakKeyDictionary
 
 from ..endpoints import Endpoint
-from ._base import KeyStats, Permit
+from ._base import FloorStats, KeyStats, Permit, _PerHost
+from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
 
 __all__ = ["InProcessLimiter", "Mode", "shared_limiter"]
 
@@ -52,8 +108,11 @@ class _Key:
 
     __slots__ = (
         "blocked_until",
+        "fallback",
+        "floor",
         "free_at",
         "hold",
+        "hosts",
         "in_flight",
         "limit",
         "refused",
@@ -70,10 +129,17 @@ class _Key:
         # window + margin (arrival) or window + jitter (send): how long a used slot stays used.
         self.hold = hold
         self.in_flight = 0
-        # Times at which used, no-longer-in-flight slots come free, sorted. A list, not a
-        # deque: it never holds more than `limit` entries, and an empty deque costs ~760
-        # bytes against a list's 56, which matters for thousands of idle keys.
+        # Times at which used, no-longer-in-flight slots come free without discount
+        # (release + hold), sorted. A list, not a deque: it holds a few entries, and an
+        # empty deque costs ~760 bytes against a list's 56, which matters for thousands
+        # of idle keys.
         self.free_at: list[float] = []
+        # The floor of the host this key's requests go to (None before the first);
+        # `hosts` lists them all once a second host shows up.
+        self.floor: Floor | None = None
+        self.hosts: tuple[Floor, ...] | None = None
+        # A refusal came back: hold every slot the full window from now on.
+        self.fallback = False
         # FIFO of waiting acquirers; None while nobody waits (the common case) to keep
         # idle keys small and the fast-path test a single `is None`.
         self.waiters: deque[asyncio.Future[_Permit]] | None = None
@@ -87,39 +153,55 @@ class _Key:
 
 
 def _has_slot(key: _Key, now: float) -> bool:
-    """True when a permit may be granted on ``key`` at ``now``; drops passed free-at times."""
+    """True when a permit may be granted on ``key`` at ``now``; drops passed free-at times.
+
+    A used slot whose discounted hold has ended is ignored, not dropped: another
+    acquirer may be owed a smaller discount.
+    """
     if now < key.blocked_until:
         return False
     free_at = key.free_at
     if free_at and free_at[0] <= now:
         del free_at[: bisect_right(free_at, now)]
-    return key.in_flight + len(free_at) < key.limit
+    busy = key.in_flight + len(free_at)
+    if busy < key.limit:
+        return True
+    discount = discount_of(key)
+    return bool(discount) and busy - bisect_right(free_at, now + discount) < key.limit
 
 
 class _Permit:
     """A granted slot; ``release`` starts its cool-down (arrival mode)."""
 
-    __slots__ = ("_at", "_key", "_limiter")
+    __slots__ = ("_at", "_floor", "_key", "_limiter")
 
     def __init__(self, limiter: InProcessLimiter, key: _Key, at: float) -> None:
         self._limiter = limiter
         self._key: _Key | None = key
         self._at = at
+        # Where this request's round trip is learnt (set by the acquirer).
+        self._floor: Floor | None = None
 
     def release(self) -> None:
         """Mark the request finished; idempotent and non-blocking."""
         key = self._key
         if key is not None:
             self._key = None
-            self._limiter._release(key)
+            # Released while an exception unwinds (cancelled, failed before or while
+            # sending): no answer came back, so the time taken is no round trip.
+            floor = self._floor
+            if floor is not None and sys.exc_info()[1] is not None:
+                floor = None
+            self._limiter._release(key, self._at, floor)
 
 
-class InProcessLimiter:
+class InProcessLimiter(_PerHost):
     """Strict per-(user id, endpoint) pacing for the tasks of one event loop.
 
-    See the module docstring for the two modes and why they hold against a strict
-    server. Throughput per key is ``limit / (window + round_trip + margin)`` in
-    arrival mode and ``limit / (window + jitter)`` in send mode.
+    See the module docstring for the two modes, the discount, and why they hold
+    against a strict server. Throughput per key is
+    ``limit / (window + round_trip + margin - discount)`` in arrival mode and
+    ``limit / (window + jitter)`` in send mode.
 
     All clients of one process should share one limiter per event loop (use
     ``shared_limiter``), because OKX counts per user id, whatever the API key.
@@ -128,24 +210,40 @@ class InProcessLimiter:
     Args:
         mode: ``"arrival"`` (strict, default) or ``"send"`` (faster; safe only while
             the one-way delay varies by less than ``jitter``).
-        margin: Extra seconds a released slot stays used in arrival mode.
+        margin: Extra seconds a released slot stays used in arrival mode (1 ms:
+            enough for a server that stamps arrivals to the millisecond).
         jitter: Extra seconds a used slot stays used in send mode.
         idle_ttl: Keys idle this long (nothing in flight or waiting, every slot free)
             are dropped, with their statistics; the sweep runs at most this often.
         clock: Monotonic time source in seconds; defaults to the running loop's
             ``time()``. Timers still run on the loop.
+        discount: Take the learnt floor of each host's round trips off the hold
+            (arrival mode); False holds every used slot the full window after its
+            answer, unconditionally strict.
+        discount_after: Round trips to a host before its floor is used.
     """
 
-    __slots__ = ("_clock", "_closed", "_extra", "_idle_ttl", "_keys", "_next_sweep", "_send")
+    __slots__ = (
+        "_clock",
+        "_closed",
+        "_extra",
+        "_floors",
+        "_idle_ttl",
+        "_keys",
+        "_next_sweep",
+        "_send",
+    )
 
     def __init__(
         self,
         *,
         mode: Mode = "arrival",
-        margin: float = 0.005,
+        margin: float = 0.001,
         jitter: float = 0.05,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
+        discount: bool = True,
+        discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         if mode not in ("arrival", "send"):
             raise ValueError(f"mode must be 'arrival' or 'send', not {mode!r}")
@@ -154,6 +252,7 @@ class InProcessLimiter:
         if idle_ttl <= 0:
             raise ValueError("idle_ttl must be > 0")
         self._send = mode == "send"
+        self._floors = Floors(after=discount_after, enabled=discount and not self._send)
         # The only per-mode difference in bookkeeping is how long a used slot stays used.
         self._extra = jitter if self._send else margin
         self._idle_ttl = idle_ttl
@@ -173,7 +272,7 @@ class InProcessLimiter:
         clock = self._clock
         return get_running_loop().time() if clock is None else clock()
 
-    async def acquire(self, uid: str, endpoint: Endpoint) -> Permit:
+    async def acquire(self, uid: str, endpoint: Endpoint, host: str = "") -> Permit:
         """Wait until a request to ``endpoint`` for ``uid`` may be sent.
 
         Uncontended (a slot free, nobody waiting) this returns without suspending.
@@ -183,6 +282,8 @@ class InProcessLimiter:
         Args:
             uid: The OKX user id whose budget the request spends.
             endpoint: The endpoint table row (``limit`` per ``window`` seconds).
+            host: Where the request goes (the client's base URL): round trips are
+                learnt per host. The transport passes it.
 
         Returns:
             A permit; call ``release()`` once the response arrived or the request
@@ -199,9 +300,20 @@ class InProcessLimiter:
         key = self._keys.get((uid, endpoint.name))
         if key is None:
             key = self._add_key(uid, endpoint)
+        if self._send:
+            # Nothing to learn: a slot's free time is fixed when it is granted.
+            if key.waiters is None and _has_slot(key, now):
+                return self._grant(key, now)
+            return await self._wait(key, now)
+        floor = self._floors.by_host.get(host) or self._floors.get(host)
+        if key.floor is not floor:
+            bind(key, floor)
         if key.waiters is None and _has_slot(key, now):
-            return self._grant(key, now)
-        return await self._wait(key, now)
+            permit = self._grant(key, now)
+        else:
+            permit = await self._wait(key, now)
+        permit._floor = floor
+        return permit
 
     def penalize(self, uid: str, endpoint: Endpoint) -> None:
         """Record a refusal and grant nothing on the key for one window from now.
@@ -218,15 +330,27 @@ class InProcessLimiter:
         if key is None:
             key = self._add_key(uid, endpoint)
         key.refused += 1
+        # The server counted more than the discount allowed for (or someone else spent
+        # the budget): from now on this key relies on nothing it learnt.
+        key.fallback = True
+        for floor in key.hosts or ((key.floor,) if key.floor is not None else ()):
+            floor.refused += 1
         # A pending timer fires no later than this and re-arms for the new time.
         key.blocked_until = max(key.blocked_until, now + key.hold)
 
     def stats(self) -> dict[tuple[str, str], KeyStats]:
         """Counters per ``(uid, endpoint.name)`` for keys not yet swept as idle."""
         return {
-            name: KeyStats(key.sent, key.waited, key.wait_seconds, key.refused)
+            name: KeyStats(key.sent, key.waited, key.wait_seconds, key.refused, key.fallback)
             for name, key in self._keys.items()
         }
+
+    def floors(self) -> dict[str, FloorStats]:
+        """What was learnt of each host's round trips, and the discount it gives now.
+
+        Empty in send mode, which learns nothing.
+        """
+        return self._floors.stats()
 
     async def aclose(self) -> None:
         """Cancel timers and fail current waiters; later acquires raise RuntimeError."""
@@ -282,11 +406,13 @@ class InProcessLimiter:
             key.in_flight += 1
         return _Permit(self, key, now)
 
-    def _release(self, key: _Key) -> None:
+    def _release(self, key: _Key, at: float, floor: Floor | None) -> None:
         if self._send:
             return  # the slot's free time was fixed when it was granted
         now = self._now()
         key.in_flight -= 1
+        if floor is not None:
+            floor.add(now, now - at)
         insort(key.free_at, now + key.hold)
         if key.waiters is not None:
             # Nothing comes free now, but if every slot was in flight no timer is
@@ -360,10 +486,13 @@ class InProcessLimiter:
             return
         if now < key.blocked_until:
             at = key.blocked_until
-        elif key.free_at:
-            at = key.free_at[0]
         else:
-            return  # every slot is in flight: the next release dispatches again
+            # The slot the next grant needs: enough held slots must have ended their
+            # (discounted) hold for in-flight ones plus the rest to fit under the limit.
+            needed = max(0, key.in_flight + len(key.free_at) - key.limit)
+            if needed >= len(key.free_at):
+                return  # every slot is in flight: the next release dispatches again
+            at = key.free_at[needed] - discount_of(key)
         timer = key.timer
         if timer is not None:
             if key.timer_at <= at:

@@ -4,13 +4,30 @@ Each (uid, endpoint) key is a sorted set ``prefix + uid + ":" + endpoint.name``.
 is one used slot; its score is the server time (integer microseconds, from ``TIME``
 inside the script, so client clocks never matter) at which the slot comes free:
 
-* acquire (one atomic script): drop members whose time has come; if fewer than
-  ``limit`` remain, add this permit's token and grant. In arrival mode the token is
-  scored ``now + lease``, a crash-safety lease for a request in flight; in send mode
-  ``now + window + jitter``, final. Otherwise return the wait until the earliest score.
-* release (one atomic script, arrival mode only): rescore the token to
-  ``now + window + margin`` and ``PUBLISH`` the key name.
-* penalize: add ``limit`` blocker members scored ``now + window + margin``.
+* acquire (one atomic script): drop members whose time has come; count the rest, less
+  released slots whose *discounted* hold has ended for this acquirer (below); if fewer
+  than ``limit`` remain, add this permit's token and grant. In arrival mode the token
+  is scored ``now + lease``, a crash-safety lease for a request in flight; in send mode
+  ``now + window + jitter``, final. Otherwise return the wait until enough holds end.
+* release (one atomic script, arrival mode only): replace the token by
+  ``token/D`` scored ``now + window + margin``, where ``D`` is the releasing process's
+  discount in microseconds, and ``PUBLISH`` the key name.
+* penalize: add ``limit`` blocker members scored ``now + window + margin`` (no discount).
+
+The discount (arrival mode) is ``InProcessLimiter``'s, with its argument (see
+``_local``): every process learns the floor of its own round trips per host, from the
+grant it received to its release (both on its own clock; Redis grants earlier and
+releases later than that, which only widens the bound). A slot released by process
+``p`` with discount ``D_p`` may be reused by process ``q`` once
+``score - min(D_p, D_q) <= now``, Redis's own clock. So the request ``j`` of ``q``
+arrives more than a window after the request ``i`` of ``p`` while
+``x_j + y_i >= min(D_p, D_q)``: within one process that is assumption A of
+``_local``; across processes it also needs the two paths to fit together, which holds
+when they share the way to OKX (one machine, one network) or when each path carries at
+least half of its discount in each direction. Two machines whose routes are strongly
+asymmetric in opposite ways break it, as they break it for one process; a refusal then
+makes the refused key of that process hold every slot the full window
+(``KeyStats.fallback``), and its releases carry ``D = 0``.
 
 Waking: a waiter sleeps on a local future resolved by the first of a timer at the
 returned earliest-free time, a release of the key by this limiter, or a release
@@ -30,14 +47,16 @@ import itertools
 import logging
 import math
 import os
+import sys
 from asyncio import get_running_loop
 from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from ..endpoints import Endpoint
-from ._base import KeyStats, Permit
+from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._errors import RateLimiterUnavailable
+from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
 from ._local import InProcessLimiter, Mode, shared_limiter
 
 if TYPE_CHECKING:
@@ -53,28 +72,47 @@ _log = logging.getLogger("okx_onchain_earn.ratelimit")
 
 # Scores are integer microseconds of Redis server time, written with '%d': Lua would
 # print a bare number with 14 significant digits and round the score.
+# A released slot is named 'token/D' (D: its releaser's discount, microseconds); for an
+# acquirer with discount ARGV[4] its hold ends at score - min(D, ARGV[4]). Such a slot
+# is skipped, not removed: another acquirer may be owed a smaller discount.
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key = KEYS[1]
+local limit = tonumber(ARGV[2])
 redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%d', now))
-if redis.call('ZCARD', key) < tonumber(ARGV[2]) then
+local busy = redis.call('ZCARD', key)
+local ends = {}
+if busy >= limit then
+  local disc = tonumber(ARGV[4])
+  local all = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  for i = 1, #all, 2 do
+    local ends_at = tonumber(all[i + 1])
+    local cut = string.find(all[i], '/', 1, true)
+    if cut then
+      ends_at = ends_at - math.min(tonumber(string.sub(all[i], cut + 1)), disc)
+    end
+    if ends_at <= now then busy = busy - 1 else ends[#ends + 1] = ends_at end
+  end
+end
+if busy < limit then
   redis.call('ZADD', key, string.format('%d', now + tonumber(ARGV[3])), ARGV[1])
   local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
   redis.call('PEXPIRE', key, math.floor((tonumber(last[2]) - now) / 1000) + 1000)
   return 0
 end
-local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-return tonumber(first[2]) - now
+table.sort(ends)
+return ends[busy - limit + 1] - now
 """
 
-# No ZADD XX: if a request outlived its lease, re-adding the token still keeps the
-# window after its (late) arrival free of a limit+1-th request.
+# Not only when the token is still there: if a request outlived its lease, adding its
+# slot back still keeps the window after its (late) arrival free of a limit+1-th request.
 _RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key = KEYS[1]
-redis.call('ZADD', key, string.format('%d', now + tonumber(ARGV[2])), ARGV[1])
+redis.call('ZREM', key, ARGV[1])
+redis.call('ZADD', key, string.format('%d', now + tonumber(ARGV[2])), ARGV[1] .. '/' .. ARGV[4])
 local last = redis.call('ZRANGE', key, -1, -1, 'WITHSCORES')
 redis.call('PEXPIRE', key, math.floor((tonumber(last[2]) - now) / 1000) + 1000)
 redis.call('PUBLISH', ARGV[3], key)
@@ -126,6 +164,9 @@ class _KeyState:
 
     __slots__ = (
         "busy",
+        "fallback",
+        "floor",
+        "hosts",
         "ident",
         "in_flight",
         "last_used",
@@ -148,34 +189,54 @@ class _KeyState:
         self.waited = 0
         self.wait_seconds = 0.0
         self.refused = 0
+        # The host(s) this process sends the key's requests to, and whether a refusal
+        # made it fall back to the full hold (see _floor.bind / discount_of).
+        self.floor: Floor | None = None
+        self.hosts: tuple[Floor, ...] | None = None
+        self.fallback = False
 
 
 class _RedisPermit:
     """A slot held in Redis; releasing it rescores the token (arrival mode)."""
 
-    __slots__ = ("_hold_us", "_limiter", "_name", "_token")
+    __slots__ = ("_at", "_floor", "_hold_us", "_limiter", "_name", "_token")
 
-    def __init__(self, limiter: RedisLimiter | None, name: str, token: str, hold_us: int) -> None:
+    def __init__(
+        self,
+        limiter: RedisLimiter | None,
+        name: str,
+        token: str,
+        hold_us: int,
+        at: float = 0.0,
+        floor: Floor | None = None,
+    ) -> None:
         self._limiter = limiter
         self._name = name
         self._token = token
         self._hold_us = hold_us
+        self._at = at  # when this process got the grant (loop clock)
+        self._floor = floor
 
     def release(self) -> None:
         """Start the slot's cool-down in Redis; idempotent, returns at once."""
         limiter = self._limiter
         if limiter is not None:
             self._limiter = None
-            limiter._released(self._name)
-            limiter._spawn(limiter._release(self._name, self._token, self._hold_us))
+            # Released while an exception unwinds: no answer came back, no round trip.
+            floor = self._floor if sys.exc_info()[1] is None else None
+            discount_us = limiter._released(self._name, self._at, floor)
+            limiter._spawn(
+                limiter._release(self._name, self._token, self._hold_us, discount_us)
+            )
 
 
-class RedisLimiter:
+class RedisLimiter(_PerHost):
     """Strict per-(user id, endpoint) pacing shared through Redis.
 
-    Same slots and guarantees as ``InProcessLimiter`` (see its docs for the two
-    modes and their throughput), kept in Redis so several processes or machines that
-    speak for one uid share one budget. One script call per acquire and one per
+    Same slots, discount and guarantees as ``InProcessLimiter`` (see its docs for the
+    two modes, the discount and their throughput; the module docs for what sharing
+    adds), kept in Redis so several processes or machines that speak for one uid
+    share one budget. One script call per acquire and one per
     release; time is Redis server time. Needs the ``redis`` extra (``redis>=5``) and
     a Redis server >= 5 (scripts replicate their effects, so ``TIME`` is allowed).
 
@@ -188,7 +249,7 @@ class RedisLimiter:
             and close the client).
         prefix: Prefix of the sorted-set keys and of the release channel.
         mode: ``"arrival"`` (strict, default) or ``"send"``.
-        margin: Extra seconds a released slot stays used (arrival mode).
+        margin: Extra seconds a released slot stays used (arrival mode; 1 ms).
         jitter: Extra seconds a used slot stays used (send mode).
         lease: Seconds an in-flight slot stays used if never released (arrival mode).
         on_unavailable: ``"fail"`` raises ``RateLimiterUnavailable``;
@@ -200,7 +261,10 @@ class RedisLimiter:
             as ``InProcessLimiter`` does; the sweep runs at most this often. The
             slots themselves live in Redis, which expires idle keys by itself.
         clock: Monotonic time source in seconds for that sweep; defaults to the
-            running loop's ``time()``.
+            running loop's ``time()``. Round trips are timed on the loop's clock.
+        discount: Take this process's learnt floor of each host's round trips off the
+            hold (arrival mode); False holds every used slot the full window.
+        discount_after: Round trips to a host before its floor is used.
 
     Raises:
         ImportError: The ``redis`` package is not installed.
@@ -216,6 +280,7 @@ class RedisLimiter:
         "_extra",
         "_fail",
         "_fallback",
+        "_floors",
         "_gone",
         "_idle_ttl",
         "_keys",
@@ -242,13 +307,15 @@ class RedisLimiter:
         *,
         prefix: str = "okxearn:rl:",
         mode: Mode = "arrival",
-        margin: float = 0.005,
+        margin: float = 0.001,
         jitter: float = 0.05,
         lease: float = 30.0,
         on_unavailable: Literal["fail", "local"] = "fail",
         fallback: InProcessLimiter | None = None,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
+        discount: bool = True,
+        discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         try:
             import redis.asyncio as aioredis
@@ -278,6 +345,7 @@ class RedisLimiter:
         self._channel = prefix + "released"
         self._send = mode == "send"
         self._extra = jitter if self._send else margin
+        self._floors = Floors(after=discount_after, enabled=discount and not self._send)
         self._lease_us = _us(lease)
         self._fail = on_unavailable == "fail"
         self._fallback = fallback
@@ -313,12 +381,14 @@ class RedisLimiter:
         """True once Redis failed and ``on_unavailable="local"`` switched to the fallback."""
         return self._local is not None
 
-    async def acquire(self, uid: str, endpoint: Endpoint) -> Permit:
+    async def acquire(self, uid: str, endpoint: Endpoint, host: str = "") -> Permit:
         """Wait until a request to ``endpoint`` for ``uid`` may be sent.
 
         Args:
             uid: The OKX user id whose budget the request spends.
             endpoint: The endpoint table row (``limit`` per ``window`` seconds).
+            host: Where the request goes (the client's base URL): round trips are
+                learnt per host. The transport passes it.
 
         Returns:
             A permit; call ``release()`` once the response arrived or the request
@@ -338,12 +408,15 @@ class RedisLimiter:
             state = self._keys.get(name)
             if state is None:
                 state = self._keys[name] = _KeyState((uid, endpoint.name), now)
+            floor = self._floors.get(host)
+            if state.floor is not floor:
+                bind(state, floor)
             try:
-                return await self._acquire(state, name, endpoint)
+                return await self._acquire(state, name, endpoint, floor)
             except _Degraded:
                 pass
         assert self._local is not None
-        return await self._local.acquire(uid, endpoint)
+        return await self._local.acquire(uid, endpoint, host)
 
     def penalize(self, uid: str, endpoint: Endpoint) -> None:
         """Record a refusal and block the key in Redis for one window from now.
@@ -359,6 +432,10 @@ class RedisLimiter:
             state = self._keys[name] = _KeyState((uid, endpoint.name), now)
         state.refused += 1
         state.last_used = now
+        # As InProcessLimiter: this process's key relies on nothing it learnt any more.
+        state.fallback = True
+        for floor in state.hosts or ((state.floor,) if state.floor is not None else ()):
+            floor.refused += 1
         if self._local is not None:
             self._local.penalize(uid, endpoint)
             return
@@ -373,9 +450,13 @@ class RedisLimiter:
         After a switch to the local fallback, that limiter's ``stats()`` counts the rest.
         """
         return {
-            s.ident: KeyStats(s.sent, s.waited, s.wait_seconds, s.refused)
+            s.ident: KeyStats(s.sent, s.waited, s.wait_seconds, s.refused, s.fallback)
             for s in self._keys.values()
         }
+
+    def floors(self) -> dict[str, FloorStats]:
+        """What this process learnt of each host's round trips, and its discount now."""
+        return self._floors.stats()
 
     async def aclose(self) -> None:
         """Finish pending release scripts, drop the pub/sub connection, close an owned client."""
@@ -395,7 +476,9 @@ class RedisLimiter:
 
     # -- acquiring -------------------------------------------------------------------
 
-    async def _acquire(self, state: _KeyState, name: str, endpoint: Endpoint) -> Permit:
+    async def _acquire(
+        self, state: _KeyState, name: str, endpoint: Endpoint, floor: Floor
+    ) -> Permit:
         loop = get_running_loop()
         start = loop.time()
         waited = False
@@ -432,7 +515,8 @@ class RedisLimiter:
         if self._send:
             return _RedisPermit(None, name, token, 0)
         state.in_flight += 1
-        return _RedisPermit(self, name, token, _us(endpoint.window + self._extra))
+        hold_us = _us(endpoint.window + self._extra)
+        return _RedisPermit(self, name, token, hold_us, loop.time(), floor)
 
     # -- forgetting idle keys ----------------------------------------------------------
 
@@ -440,12 +524,22 @@ class RedisLimiter:
         clock = self._clock
         return get_running_loop().time() if clock is None else clock()
 
-    def _released(self, name: str) -> None:
-        """A permit of this process was released: the key is no longer in flight here."""
+    def _released(self, name: str, at: float, floor: Floor | None) -> int:
+        """A permit of this process was released: the key is no longer in flight here.
+
+        Learns the round trip since ``at`` (when ``floor`` is given) and returns the
+        discount, in microseconds, the released slot carries.
+        """
+        if floor is not None:
+            now = get_running_loop().time()
+            floor.add(now, now - at)
         state = self._keys.get(name)
-        if state is not None:
-            state.in_flight -= 1
-            state.last_used = self._now()
+        if state is None:
+            return 0
+        state.in_flight -= 1
+        state.last_used = self._now()
+        # Rounded down: a slot held a microsecond too long is harmless.
+        return int(discount_of(state) * 1e6)
 
     def _housekeep(self, now: float) -> None:
         self._next_sweep = now + self._idle_ttl
@@ -471,7 +565,7 @@ class RedisLimiter:
     ) -> tuple[str, bool]:
         token = f"{self._token_prefix}{next(self._tokens)}"
         hold = self._lease_us if not self._send else _us(endpoint.window + self._extra)
-        args = (token, endpoint.limit, hold)
+        args = (token, endpoint.limit, hold, int(discount_of(state) * 1e6))
         waited = False
         while True:
             if self._local is not None:
@@ -502,7 +596,7 @@ class RedisLimiter:
         state.queue = None
         state.busy = False
 
-    async def _eval_acquire(self, name: str, token: str, args: tuple[str, int, int]) -> int:
+    async def _eval_acquire(self, name: str, token: str, args: tuple[str, int, int, int]) -> int:
         # Shielded so that, if our caller is cancelled mid-call, we still learn whether
         # the script granted the slot and can hand it back at once (not after the lease).
         call = asyncio.ensure_future(self._acquire_script(keys=[name], args=args))
@@ -581,9 +675,11 @@ class RedisLimiter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _release(self, name: str, token: str, hold_us: int) -> None:
+    async def _release(self, name: str, token: str, hold_us: int, discount_us: int) -> None:
         try:
-            await self._release_script(keys=[name], args=(token, hold_us, self._channel))
+            await self._release_script(
+                keys=[name], args=(token, hold_us, self._channel, discount_us)
+            )
         except self._errors as exc:
             _log.warning(
                 "could not release a rate-limit slot in Redis (%r); it frees when its lease ends",

@@ -11,6 +11,8 @@ Orders live in simulated time (``SimClock``): purchase → pending ``8`` → on
 chain ``9`` → earning ``1`` → redeeming ``2`` → completed ``3`` in the history, with
 earnings accrued from the APY. ``Faults`` injects latency, dropped connections,
 5xx answers, 50011 bursts, 50004 after acting, slow answers and clock skew.
+``Network`` (``Simulator(latency=0.05, jitter=0.02, spike=0.02)``) delays every request
+out and back, as the way to OKX would, so pacing can be tried beyond loopback.
 
 One way in, ``Simulator``:
 
@@ -27,7 +29,7 @@ Exported: the door (``Simulator``, ``run_simulator``); what you pass it or its
 faults (``Timing``, ``FaultKind``); what you catch when calling ``sim.state``
 directly (``SimError``); and the types of what ``sim`` exposes for assertions
 (``SimState``, ``Account``, ``ApiKey``, ``Product``, ``Order``, ``HistoryRecord``,
-``SimClock``, ``Faults``, ``Stats``).
+``SimClock``, ``Faults``, ``Stats``); and the network (``Network``, ``Route``, ``Delay``).
 
 HTTP statuses: authentication errors 401; 50011 429; 50001 503; 50026 500; 50002,
 50004, 50014 and 51000 400; On-chain earn business errors (517xx) 200.
@@ -41,6 +43,7 @@ from ._clock import SimClock
 from ._faults import FaultKind, Faults
 from ._history import HistoryRecord
 from ._limits import Stats
+from ._network import Delay, Network, Route
 from ._orders import Order, SimError, Timing
 from ._server import Simulator, run_simulator
 from ._state import SimState
@@ -48,11 +51,14 @@ from ._state import SimState
 __all__ = [
     "Account",
     "ApiKey",
+    "Delay",
     "FaultKind",
     "Faults",
     "HistoryRecord",
+    "Network",
     "Order",
     "Product",
+    "Route",
     "SimClock",
     "SimError",
     "SimState",

@@ -15,6 +15,7 @@ from ._app import build_app
 from ._clock import SimClock
 from ._faults import Faults
 from ._limits import RateLimits, Stats
+from ._network import Network
 from ._orders import Timing
 from ._state import SimState
 
@@ -48,6 +49,11 @@ class Simulator:
         demo: True to make every generated key a demo-trading key (requests then need
             ``x-simulated-trading: 1``).
         timing: Durations of the order phases in simulated seconds.
+        latency: One-way network delay in seconds, each way (see ``Network``).
+        jitter: Each delay is uniform within ``latency ± jitter``.
+        spike: Chance per delay of a spike to five times ``latency``.
+        network: A ``Network`` to use instead of ``latency``/``jitter``/``spike``;
+            pass ``Network()`` to start without delay and set one while running.
 
     Attributes:
         state: Accounts, keys, products and orders (for assertions and set-up).
@@ -55,6 +61,7 @@ class Simulator:
         faults: The fault injector (see ``Faults``).
         stats: Accepted and refused requests per (user id, endpoint name).
         limits: The rate limiter (``limits.reset()`` refills every budget).
+        network: The simulated network between clients and the server.
         before_mode: See the argument; may be changed while running.
     """
 
@@ -73,9 +80,21 @@ class Simulator:
         region: str = "global",
         demo: bool = False,
         timing: Timing | None = None,
+        latency: float = 0.0,
+        jitter: float = 0.0,
+        spike: float = 0.0,
+        network: Network | None = None,
     ) -> None:
         if before_mode not in _BEFORE_MODES:
             raise ValueError(f"before_mode must be one of {_BEFORE_MODES}")
+        # The network is hooked in only when asked for (here, or configured before
+        # start): aiohttp's middleware chain costs every request a few microseconds.
+        self._network_given = network is not None
+        if network is None:
+            network = Network(seed=seed)
+            network.configure(latency, jitter, spike)
+        elif latency or jitter or spike:
+            raise ValueError("give either network or latency/jitter/spike, not both")
         self.host = host
         self.port = port
         self.before_mode = before_mode
@@ -93,6 +112,7 @@ class Simulator:
         self.faults = Faults(seed)
         self.stats = Stats()
         self.limits = RateLimits(enabled=rate_limit, stats=self.stats)
+        self.network = network
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
@@ -138,8 +158,16 @@ class Simulator:
     def app(self) -> web.Application:
         """The aiohttp application (built once; usable with aiohttp's test utilities)."""
         if self._app is None:
-            self._app = build_app(self)
+            self._app = self._build()
         return self._app
+
+    def _build(self) -> web.Application:
+        app = build_app(self)
+        if self._network_given or self.network.enabled:
+            app.middlewares.append(self.network.middleware(self.sleep))
+        else:
+            self.network._unhooked()
+        return app
 
     async def sleep(self, delay: float) -> None:
         """Waits ``delay`` seconds, or less if the simulator stops meanwhile."""
@@ -158,7 +186,7 @@ class Simulator:
             raise RuntimeError("the simulator is already running")
         self._stopping = asyncio.Event()
         # A fresh application per start: aiohttp apps cannot run again after cleanup.
-        self._app = build_app(self)
+        self._app = self._build()
         runner = web.AppRunner(
             self._app, access_log=None, handle_signals=False, shutdown_timeout=1.0
         )
@@ -180,6 +208,7 @@ class Simulator:
             self._stopping.set()
         if runner is not None:
             await runner.cleanup()
+        self.network._stopped()
 
     async def serve_forever(self) -> None:
         """Serves until the task is cancelled or ``stop()`` is called, then stops.
