@@ -124,7 +124,7 @@ def strict(run: Run) -> bool:
 @pytest.mark.asyncio
 async def test_discount_uses_the_budget_at_50ms_where_the_full_hold_cannot() -> None:
     d = Delay(0.05, 0.02)
-    discounted = await simulate(InProcessLimiter(), uniform(random.Random(1), d, d))
+    discounted = await simulate(InProcessLimiter(discount=True), uniform(random.Random(1), d, d))
     full = await simulate(InProcessLimiter(discount=False), uniform(random.Random(1), d, d))
     assert discounted.refused == [] and full.refused == []
     assert strict(discounted)
@@ -137,7 +137,7 @@ async def test_discount_uses_the_budget_at_50ms_where_the_full_hold_cannot() -> 
 @pytest.mark.asyncio
 async def test_spikes_cost_only_their_own_slots_and_draw_no_refusal() -> None:
     d = Delay(0.05, 0.02, spike=0.02)
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     run = await simulate(limiter, uniform(random.Random(2), d, d), duration=150.0)
     assert run.refused == []
     assert strict(run)
@@ -150,7 +150,7 @@ async def test_spikes_cost_only_their_own_slots_and_draw_no_refusal() -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize(("out", "back"), [(0.01, 0.09), (0.09, 0.01)])
 async def test_asymmetric_paths_draw_no_refusal(out: float, back: float) -> None:
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     rng = random.Random(3)
     run = await simulate(limiter, uniform(rng, Delay(out, 0.002), Delay(back, 0.002)))
     assert run.refused == []
@@ -165,7 +165,7 @@ async def test_jitter_wider_than_the_floor_still_draws_no_refusal() -> None:
     # 2–18 ms each way: the fastest round trips crowd the 4 ms floor thinly, which
     # is what the spread term is for.
     d = Delay(0.01, 0.008)
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     run = await simulate(limiter, uniform(random.Random(4), d, d), uids=20, duration=150.0)
     assert run.refused == []
     assert strict(run)
@@ -180,7 +180,7 @@ async def test_opposite_routes_break_the_assumption_and_refused_keys_fall_back()
     # Each request takes one of two routes: 10 ms out / 90 back, or 90 out / 10 back.
     # Every round trip takes ~100 ms, yet one request's way out plus another's way
     # back can be 20 ms: assumption A does not hold, and the server refuses some.
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     rng = random.Random(5)
     routes = [(Delay(0.01, 0.001), Delay(0.09, 0.001)), (Delay(0.09, 0.001), Delay(0.01, 0.001))]
 
@@ -204,7 +204,7 @@ async def test_opposite_routes_break_the_assumption_and_refused_keys_fall_back()
 
 @pytest.mark.asyncio
 async def test_route_change_to_a_shorter_path_is_learnt_at_once() -> None:
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     rng = random.Random(6)
     long, short = Delay(0.1, 0.01), Delay(0.02, 0.01)
     change = 60.0
@@ -224,7 +224,7 @@ async def test_route_change_to_a_shorter_path_is_learnt_at_once() -> None:
 
 @pytest.mark.asyncio
 async def test_refusal_makes_the_key_hold_the_full_window() -> None:
-    limiter = InProcessLimiter(discount_after=K)
+    limiter = InProcessLimiter(discount=True, discount_after=K)
     rtt = 0.1
 
     async def request() -> float:
@@ -264,7 +264,7 @@ async def test_refusal_makes_the_key_hold_the_full_window() -> None:
 
 @pytest.mark.asyncio
 async def test_hosts_are_learnt_apart_and_a_key_on_two_hosts_takes_the_smaller() -> None:
-    limiter = InProcessLimiter(discount_after=K)
+    limiter = InProcessLimiter(discount=True, discount_after=K)
     with virtual_time():
         for host, rtt in (("near", 0.01), ("far", 0.2)):
             for i in range(K):
@@ -290,7 +290,7 @@ async def test_hosts_are_learnt_apart_and_a_key_on_two_hosts_takes_the_smaller()
 
 @pytest.mark.asyncio
 async def test_a_release_while_an_exception_unwinds_teaches_nothing() -> None:
-    limiter = InProcessLimiter()
+    limiter = InProcessLimiter(discount=True)
     with virtual_time():
         permit = await limiter.acquire("u", EP3, HOST)
         await asyncio.sleep(0.05)
@@ -363,7 +363,7 @@ def test_floors_validate_and_report_per_host() -> None:
     with pytest.raises(ValueError, match="discount_after"):
         Floors(after=K - 1)
     with pytest.raises(ValueError, match="discount_after"):
-        InProcessLimiter(discount_after=1)
+        InProcessLimiter(discount=True, discount_after=1)
     floors = Floors(after=K)
     assert floors.get("a") is floors.get("a")
     assert floors.stats() == {"a": FloorStats()}
@@ -382,3 +382,15 @@ def test_network_model_matches_the_issue_figures() -> None:
     asym = Network(Route(Delay(0.01), Delay(0.09)))
     assert asym.floors() == (0.01, 0.09)
     assert asym.mean_excess() == 0.0
+
+
+async def test_the_default_limiter_takes_no_discount() -> None:
+    # The discount is opt-in: with a saturated event loop the learnt floor stopped
+    # bounding the path and a strict server refused requests (see the docstring).
+    limiter = InProcessLimiter(discount_after=K)
+    endpoint = Endpoint("t", "GET", "/t", Permission.READ, 3, 1.0)
+    for _ in range(4 * K):
+        permit = await limiter.acquire("u", endpoint, "h")
+        await asyncio.sleep(0)
+        permit.release()
+    assert limiter.floors()["h"].discount == 0.0

@@ -549,7 +549,7 @@ async def test_release_names_the_slot_with_its_discount_and_a_refusal_zeroes_it(
 ) -> None:
     import redis.asyncio as aioredis
 
-    limiter = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
+    limiter = RedisLimiter(redis_url, prefix=prefix, discount=True, discount_after=K)
     raw = aioredis.Redis.from_url(redis_url)
     key = f"{prefix}u:{FAST3.name}"
     try:
@@ -648,8 +648,8 @@ async def test_processes_with_their_own_floors_stay_strict(
     # Two 'processes' on paths of different length (5 ms and 40 ms each way) share
     # keys; each learns its own floor, and a slot one released is reused by the other
     # with the smaller discount. A strict server sees no window over the limit.
-    near = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
-    far = RedisLimiter(redis_url, prefix=prefix, discount_after=K)
+    near = RedisLimiter(redis_url, prefix=prefix, discount=True, discount_after=K)
+    far = RedisLimiter(redis_url, prefix=prefix, discount=True, discount_after=K)
     rng = random.Random(11)
     arrivals: dict[str, list[float]] = defaultdict(list)
 

@@ -263,7 +263,8 @@ class RedisLimiter(_PerHost):
         clock: Monotonic time source in seconds for that sweep; defaults to the
             running loop's ``time()``. Round trips are timed on the loop's clock.
         discount: Take this process's learnt floor of each host's round trips off the
-            hold (arrival mode); False holds every used slot the full window.
+            hold (arrival mode). Off by default, as for ``InProcessLimiter``; False
+            holds every used slot the full window.
         discount_after: Round trips to a host before its floor is used.
 
     Raises:
@@ -314,7 +315,7 @@ class RedisLimiter(_PerHost):
         fallback: InProcessLimiter | None = None,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
-        discount: bool = True,
+        discount: bool = False,
         discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         try:

@@ -76,7 +76,7 @@ def share(seen: list[tuple[str, str, float]], since: float) -> float:
 async def test_asymmetric_network_no_refusal_and_the_budget_used(out: float, back: float) -> None:
     sim = Simulator(5, history_orders=20, network=Network(Route(Delay(out), Delay(back))))
     seen = arrivals(sim)
-    limiter = InProcessLimiter(discount_after=32)
+    limiter = InProcessLimiter(discount=True, discount_after=32)
     async with started(sim):
         with network_time() as clock:
             start = clock.now
@@ -99,7 +99,7 @@ async def test_opposite_routes_draw_refusals_then_the_keys_fall_back() -> None:
     )
     sim = Simulator(5, history_orders=20, network=net)
     spy = spy_on(sim)
-    limiter = InProcessLimiter(discount_after=32)
+    limiter = InProcessLimiter(discount=True, discount_after=32)
     async with started(sim):
         with network_time() as clock:
             failures = await fleet(sim, limiter, uids=5, tasks=4, duration=40.0)
@@ -119,7 +119,7 @@ async def test_opposite_routes_draw_refusals_then_the_keys_fall_back() -> None:
 async def test_real_time_asymmetric_run_draws_no_refusal() -> None:
     # A few seconds on the wall clock, counts only.
     net = Network(Route(Delay(0.01, 0.002), Delay(0.09, 0.002)))
-    limiter = InProcessLimiter(discount_after=16)
+    limiter = InProcessLimiter(discount=True, discount_after=16)
     async with started(Simulator(8, history_orders=20, network=net)) as sim:
         failures = await fleet(sim, limiter, uids=8, tasks=4, duration=3.0)
         await asyncio.sleep(0.2)  # let the last requests arrive
