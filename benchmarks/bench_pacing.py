@@ -372,7 +372,7 @@ def _plot_network(rows: list[dict[str, Any]], out: Path) -> Path:
                 continue
             ax.text(x, y + 0.3, f"{y:.1f}", ha="center", va="bottom", fontsize=6, rotation=90)
             if row["refused"]:
-                ax.text(x, 72, f"{row['refused']} × 429", ha="center", va="bottom",
+                ax.text(x, 62, f"{row['refused']} × 429", ha="center", va="bottom",
                         fontsize=6, rotation=90, color="darkred")  # fmt: skip
     limits = [
         next(r["physical_limit"] for r in measured if r["network"] == net) * 100
@@ -381,7 +381,7 @@ def _plot_network(rows: list[dict[str, Any]], out: Path) -> Path:
     ax.plot(range(len(networks)), limits, "k_", markersize=28, mew=2, label="physical limit")
     ax.set_xticks(range(len(networks)))
     ax.set_xticklabels([n.replace(", ", ",\n") for n in networks], fontsize=8)
-    ax.set_ylim(70, 102)
+    ax.set_ylim(60, 102)
     ax.set_ylabel("% of each uid's budget used")
     ax.set_xlabel("one-way delay of the simulated network")
     ax.set_title("Strict pacing across round trips (red: 429s the server sent)")

@@ -294,7 +294,9 @@ def markdown(results: dict[str, Any], plots: dict[str, list[str]]) -> str:
                 else ""
             )
             took = entry["elapsed_s"]
-            lines += [f"_Measured in {took:.{1 if took < 10 else 0}f} s{load}._", ""]
+            # A section re-measured later (merged into these results) names its commit.
+            at = f" at {_revision(entry['machine'])}" if entry.get("machine") else ""
+            lines += [f"_Measured{at} in {took:.{1 if took < 10 else 0}f} s{load}._", ""]
         for table in tables_of(name, entry):
             for part in page_tables(table):
                 lines += [part.markdown(), ""]
