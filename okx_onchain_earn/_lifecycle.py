@@ -26,6 +26,16 @@ def _closed_error(what: str) -> ClientClosedError:
     return ClientClosedError(f"the client is closed: {what}")
 
 
+def _leave(depths: dict[_Task, int], task: _Task) -> bool:
+    """Leaves one nesting level of ``task``; True when it was the outermost."""
+    depth = depths[task] - 1
+    if depth:
+        depths[task] = depth
+        return False
+    del depths[task]
+    return True
+
+
 class Lifecycle:
     """The open/closing/closed state of one client, and its calls in flight."""
 
@@ -115,14 +125,9 @@ class _TradeScope:
         tb: TracebackType | None,
     ) -> None:
         task = self._task
-        if task is None:
+        if task is None or not _leave(self._life._trades, task):
             return
         life = self._life
-        depth = life._trades[task] - 1
-        if depth:
-            life._trades[task] = depth
-            return
-        del life._trades[task]
         if life._trade_done is not None:
             life._trade_done.set()
 
@@ -155,14 +160,9 @@ class _CallScope:
         tb: TracebackType | None,
     ) -> None:
         task = self._task
-        if task is None:
+        if task is None or not _leave(self._life._calls, task):
             return
         life = self._life
-        depth = life._calls[task] - 1
-        if depth:
-            life._calls[task] = depth
-            return
-        del life._calls[task]
         if task not in life._failing:
             return
         life._failing.discard(task)

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-import pytest_asyncio
 from aiohttp import web
 
 import okx_onchain_earn
@@ -35,26 +34,23 @@ from okx_onchain_earn.errors import __all__ as errors_all
 from okx_onchain_earn.models import OrderAck, page_decoder
 
 from .conftest import doc_example
-from .test_client import ACK, BASE, EARN, RecordingLimiter, RecordingResponses, sent
+from .test_client import (
+    ACK,
+    BASE,
+    EARN,
+    RecordingLimiter,
+    RecordingResponses,
+    client,
+    mocked,
+    sent,
+)
+
+__all__ = ["client", "mocked"]  # the fixtures, imported for pytest
 
 OFFERS_PATH = "/api/v5/finance/staking-defi/offers"
 USDT = [InvestData(ccy="USDT", amt=Decimal(5))]
 ACK_DECODER = page_decoder(OrderAck)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@pytest.fixture
-def mocked() -> Any:
-    with RecordingResponses() as m:
-        yield m
-
-
-@pytest_asyncio.fixture
-async def client(creds: Credentials) -> AsyncIterator[OnchainEarnClient]:
-    async with OnchainEarnClient(
-        creds, rate_limit=False, backoff=0, reconcile_timeout=0, reconcile_interval=0.001
-    ) as c:
-        yield c
 
 
 @asynccontextmanager
