@@ -405,14 +405,6 @@ class Envelope(msgspec.Struct, Generic[T], gc=False):
     msg: str = ""
 
 
-class RawEnvelope(msgspec.Struct, gc=False):
-    """The envelope with ``data`` left untyped: for errors and odd shapes."""
-
-    code: str = ""
-    msg: str = ""
-    data: Any = None
-
-
 # --- decoding -------------------------------------------------------------------
 
 _PERIOD_UNITS = {"H": 3600, "D": 86400}
