@@ -33,7 +33,6 @@ from .auth import Credentials
 from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
 from .errors import (
     ClientClosedError,
-    OkxAPIError,
     OkxConnectionError,
     OkxError,
     OkxTimeoutError,
@@ -41,8 +40,8 @@ from .errors import (
     OrderOutcomeUnknownError,
     RateLimitError,
     RateLimiterUnavailable,
-    RequestTimeoutError,
     ResponseDecodeError,
+    surely_not_executed,
 )
 from .models import PageDecoder
 from .ratelimit._base import acquire_at
@@ -152,15 +151,6 @@ def _was_sent(error: OkxError) -> bool:
         return error.sent
     # Raised while waiting for a permit or by a closed client: before any request.
     return not isinstance(error, RateLimiterUnavailable | ClientClosedError)
-
-
-def _may_have_executed(error: OkxError) -> bool:
-    """True when a trade that failed this way may still have executed on OKX."""
-    if not _was_sent(error):
-        return False
-    if isinstance(error, OkxAPIError):
-        return isinstance(error, RequestTimeoutError) or error.status >= 500
-    return True  # a lost answer, an unreadable one, or an error we cannot place
 
 
 class Transport:
@@ -396,7 +386,7 @@ class Transport:
                 )
             except OkxError as error:
                 sent = _was_sent(error)
-                if endpoint.is_trade and _may_have_executed(error):
+                if endpoint.is_trade and not surely_not_executed(error):
                     # Never re-sent, whatever the policy: the trading layer reconciles.
                     raise _unknown(endpoint, error) from error
                 if isinstance(error, RateLimitError):

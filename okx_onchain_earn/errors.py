@@ -57,6 +57,7 @@ __all__ = [
     "TimestampError",
     "WrongHostError",
     "error_for_code",
+    "surely_not_executed",
 ]
 
 
@@ -297,6 +298,29 @@ ERROR_CODES: dict[str, type[OkxAPIError]] = {
     **_codes(SoldOutError, 51730, 51731),
     **_codes(RedemptionError, range(51720, 51727), 51729, 51762),
 }
+
+
+def surely_not_executed(error: BaseException) -> bool:
+    """True only when a request that failed with ``error`` surely did not execute.
+
+    That is: OKX refused it with a code (not its own timeout 50004, not a 5xx), it was
+    refused for its rate (a 429 whatever its body), or it never left (no permit, a
+    connection that could not be made). Anything else (a lost or unreadable answer, a
+    5xx, a client closed under the request, an error that cannot be placed) may come
+    after OKX acted.
+    The one rule both the pipeline and the trading layer apply to trades.
+    """
+    if isinstance(error, OrderOutcomeUnknownError):
+        return False
+    if isinstance(error, RateLimitError):
+        return True
+    if isinstance(error, OkxAPIError):
+        # An answer without an OKX code is not a refusal: it is no answer.
+        refused = not isinstance(error, RequestTimeoutError) and error.status < 500
+        return bool(error.code) and refused
+    if isinstance(error, RateLimiterUnavailable):
+        return True
+    return isinstance(error, OkxTransportError) and not error.sent
 
 
 def error_for_code(

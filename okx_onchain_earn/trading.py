@@ -57,13 +57,11 @@ from ._lifecycle import Lifecycle
 from .auth import Credentials
 from .errors import (
     ClientClosedError,
-    OkxAPIError,
     OkxError,
     OkxTransportError,
     OrderOutcomeUnknownError,
-    RateLimitError,
     RateLimiterUnavailable,
-    RequestTimeoutError,
+    surely_not_executed,
 )
 from .models import ActiveOrder, HistoryOrder, OrderAck, OrderState
 from .tags import check_tag, check_tag_prefix, new_tag
@@ -226,20 +224,12 @@ def _nothing_executed(exc: BaseException) -> bool:
     Everything else that escapes a send (a 5xx, 50004, a broken connection, an
     unreadable body, a bug, a closed session) may come after OKX acted.
     """
-    if isinstance(exc, OrderOutcomeUnknownError):
-        return False
-    if isinstance(exc, RateLimitError):
-        return True  # refused for its rate (a 429 whatever its body): never executed
-    if isinstance(exc, OkxAPIError):
-        # An answer without an OKX code (code "") is not a refusal: it is no answer.
-        return bool(exc.code) and not isinstance(exc, RequestTimeoutError) and exc.status < 500
-    if isinstance(exc, RateLimiterUnavailable):
-        return True  # raised while waiting for a permit, before any request
-    never_left = aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
-    if isinstance(exc, never_left):
+    if surely_not_executed(exc):
         return True
-    return isinstance(exc, OkxTransportError) and (
-        not exc.sent or isinstance(exc.__cause__, never_left)
+    # A send function of the caller's may let aiohttp's own connect errors through.
+    never_left = aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError
+    return isinstance(exc, never_left) or (
+        isinstance(exc, OkxTransportError) and isinstance(exc.__cause__, never_left)
     )
 
 
