@@ -17,7 +17,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, TypedDict, TypeVar
 from urllib.parse import quote
 
@@ -26,11 +27,11 @@ import msgspec
 from yarl import URL
 
 from . import _constants as C
-from ._answer import EXCERPT
+from ._answer import read_answer
 from ._hosts import HostState, host_state, key_id
 from ._lifecycle import Lifecycle
 from .auth import Credentials
-from .endpoints import ACCOUNT_CONFIG, PUBLIC_TIME, Endpoint, RateRule
+from .endpoints import ACCOUNT_CONFIG, Endpoint, RateRule
 from .errors import (
     ClientClosedError,
     OkxConnectionError,
@@ -40,7 +41,6 @@ from .errors import (
     OrderOutcomeUnknownError,
     RateLimitError,
     RateLimiterUnavailable,
-    ResponseDecodeError,
     surely_not_executed,
 )
 from .models import PageDecoder
@@ -57,21 +57,16 @@ __all__ = ["Transport", "encode_query"]
 log = logging.getLogger("okx_onchain_earn")
 
 T = TypeVar("T")
+R = TypeVar("R")
 
-# OKX's clock, in ms since the epoch, is believed between 2020-01-01 and 2200-01-01.
-_MIN_SERVER_MS = 1_577_836_800_000
-_MAX_SERVER_MS = 7_258_118_400_000
-
-
-class _TimeRow(msgspec.Struct, gc=False):
-    ts: str | int
+#: How one answer is read: ``(body, HTTP status) -> result``, raising the SDK's error.
+Reader = Callable[[bytes, int], R]
 
 
 class _ConfigRow(msgspec.Struct, gc=False):
     uid: str
 
 
-_TIME_DECODER = PageDecoder(_TimeRow)
 _CONFIG_DECODER = PageDecoder(_ConfigRow)
 
 
@@ -154,13 +149,15 @@ def _was_sent(error: OkxError) -> bool:
 
 
 class Transport:
-    """Sends signed requests for one API key. Owned by an ``OnchainEarnClient``.
+    """Sends signed requests for one API key. Owned by a client of one venue
+    (``OnchainEarnClient`` for OKX, the readers in ``okx_onchain_earn.venues``).
 
     A transport made by ``derive`` shares its parent's session, limiter, statistics
     and lifecycle, with its own settings (``OnchainEarnClient.with_options``).
     """
 
     __slots__ = (
+        "_account",
         "_base",
         "_connector_limit",
         "_creds",
@@ -184,7 +181,7 @@ class Transport:
 
     def __init__(
         self,
-        credentials: Credentials,
+        credentials: Credentials | None,
         *,
         base_url: str,
         demo: bool,
@@ -195,11 +192,19 @@ class Transport:
         rate_limit: bool,
         pool_size: int,
         venue: Venue | None = None,
+        account: str | None = None,
     ) -> None:
+        if venue is None:
+            if credentials is None:
+                raise TypeError("an OKX transport needs credentials")
+            venue = OkxVenue(credentials, demo=demo)
         self._creds = credentials
+        # What the account's budgets are counted under when the venue has no user id
+        # lookup (another exchange): fixed at construction.
+        self._account = account
         self._base = base_url
         self._demo = demo
-        self._venue: Venue = venue if venue is not None else OkxVenue(credentials, demo=demo)
+        self._venue: Venue = venue
         self._session = session
         self._owns_session = session is None
         self._parent: Transport | None = None
@@ -235,6 +240,7 @@ class Transport:
             rate_limit=rate_limit,
             pool_size=self._connector_limit,
             venue=self._venue if demo == self._demo else None,
+            account=self._account,
         )
         child._parent = self._parent or self
         child._owns_session = False
@@ -282,8 +288,19 @@ class Transport:
         return self._host
 
     @property
+    def base_url(self) -> str:
+        """The host requests go to."""
+        return self._base
+
+    @property
+    def venue(self) -> Venue:
+        """The venue this transport signs and paces for."""
+        return self._venue
+
+    @property
     def clock_offset(self) -> float:
-        """Seconds added to local time to get OKX's time (learnt on 50102)."""
+        """Seconds added to local time to get the venue's time (learnt on a refusal
+        of the timestamp, such as OKX's 50102)."""
         try:
             return self.host().clock_offset
         except RuntimeError:  # no running loop: nothing learnt in it yet
@@ -297,6 +314,10 @@ class Transport:
         The lookup (``GET /api/v5/account/config``) is paced under a hash of the whole
         API key, since the user id it would be keyed by is not known yet.
         """
+        if self._account is not None:
+            return self._account
+        if self._creds is None:
+            raise TypeError("a transport without credentials needs an account")
         if self._creds.uid is not None:
             return self._creds.uid
         host = self.host()
@@ -309,7 +330,13 @@ class Transport:
             cached = host.uid(self._creds.api_key)
             if cached is None:
                 pacing_key = key_id(self._creds.api_key)
-                rows = await self._call(ACCOUNT_CONFIG, _CONFIG_DECODER, "", b"", pacing_key)
+                rows = await self._call(
+                    ACCOUNT_CONFIG,
+                    partial(read_answer, ACCOUNT_CONFIG, _CONFIG_DECODER),
+                    "",
+                    b"",
+                    pacing_key,
+                )
                 if not rows or not rows[0].uid:
                     raise OkxError("GET /api/v5/account/config returned no user id")
                 cached = rows[0].uid
@@ -327,7 +354,7 @@ class Transport:
         *,
         timeout: float | None = None,
     ) -> list[T]:
-        """Sends one request through the whole pipeline and returns ``data``.
+        """Sends one OKX request through the whole pipeline and returns ``data``.
 
         Args:
             endpoint: The endpoint table row.
@@ -335,6 +362,24 @@ class Transport:
             query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
             timeout: Seconds to wait for this call's answers, instead of the client's.
+        """
+        return await self.exchange(
+            endpoint, partial(read_answer, endpoint, decoder), query, body, timeout=timeout
+        )
+
+    async def exchange(
+        self,
+        endpoint: Endpoint,
+        read: Reader[R],
+        query: str = "",
+        body: bytes = b"",
+        *,
+        timeout: float | None = None,
+    ) -> R:
+        """Sends one request through the whole pipeline; ``read`` makes its result.
+
+        The venue-neutral form of ``call``: ``read(body, status)`` turns an answer's
+        bytes into the result or raises the SDK's error (the venue's envelope).
         """
         with self.lifecycle.call():
             try:
@@ -348,7 +393,7 @@ class Transport:
                     endpoint=endpoint.name,
                     sent=False,
                 ) from exc
-            return await self._call(endpoint, decoder, query, body, uid, timeout)
+            return await self._call(endpoint, read, query, body, uid, timeout)
 
     def limiter(self) -> RateLimiter | None:
         """The limiter in use: the one given, else the running loop's shared one."""
@@ -363,14 +408,13 @@ class Transport:
     async def _call(
         self,
         endpoint: Endpoint,
-        decoder: PageDecoder[T],
+        read: Reader[R],
         query: str,
         body: bytes,
         uid: str,
         timeout: float | None = None,
-    ) -> list[T]:
+    ) -> R:
         path = f"{endpoint.path}?{query}" if query else endpoint.path
-        url = URL(self._base + path, encoded=True)
         options = self._request_options
         if timeout is not None:
             options = {"timeout": aiohttp.ClientTimeout(total=timeout)}
@@ -381,9 +425,7 @@ class Transport:
         signed = [host.clock_offset]  # the offset the last attempt was signed with
         while True:
             try:
-                return await self._attempt(
-                    endpoint, decoder, url, path, body, uid, options, signed
-                )
+                return await self._attempt(endpoint, read, path, body, uid, options, signed)
             except OkxError as error:
                 sent = _was_sent(error)
                 if endpoint.is_trade and not surely_not_executed(error):
@@ -423,14 +465,13 @@ class Transport:
     async def _attempt(
         self,
         endpoint: Endpoint,
-        decoder: PageDecoder[T],
-        url: URL,
+        read: Reader[R],
         path: str,
         body: bytes,
         uid: str,
         options: _RequestOptions,
         signed: list[float],
-    ) -> list[T]:
+    ) -> R:
         """One attempt: permit, sign, send, read. Raises an ``OkxError`` on failure."""
         name = endpoint.name
         limiter = self.limiter() if endpoint.is_private else None
@@ -448,8 +489,12 @@ class Transport:
                     f"{name}: no permit from the rate limiter ({exc!r}); nothing was sent"
                 ) from exc
         try:
-            if limiter is None and self._rate_limit and endpoint.rule is RateRule.IP:
-                await self.host().ip_limiter(endpoint).acquire()
+            if self._rate_limit:
+                if limiter is None and endpoint.rule is RateRule.IP:
+                    await self.host().ip_limiter(endpoint).acquire()
+                elif endpoint.ip_budget is not None:
+                    # A second budget the venue counts per IP (Bybit's 600 per 5 s).
+                    await self.host().ip_limiter(endpoint.ip_budget).acquire()
             if session.closed:
                 # aiohttp would refuse before sending anything: surely not executed.
                 raise OkxConnectionError(
@@ -457,17 +502,16 @@ class Transport:
                     endpoint=name,
                     sent=False,
                 )
-            raw, status = await self._send(endpoint, session, url, path, body, options, signed)
+            raw, status = await self._send(endpoint, session, path, body, options, signed)
         finally:
             if permit is not None:
                 permit.release()
-        return self._venue.read(endpoint, decoder, raw, status)
+        return read(raw, status)
 
     async def _send(
         self,
         endpoint: Endpoint,
         session: aiohttp.ClientSession,
-        url: URL,
         path: str,
         body: bytes,
         options: _RequestOptions,
@@ -484,11 +528,11 @@ class Transport:
         # Headers are built after the permit: a long wait must not age the timestamp.
         offset = self.clock_offset
         signed[0] = offset
-        headers = (
-            self._venue.sign(endpoint.method, path, body, time.time() + offset)
-            if endpoint.is_private
-            else {}
-        )
+        headers: Mapping[str, str] = {}
+        if endpoint.is_private:
+            # The venue may add to the query (HashKey signs it): what it returns is sent.
+            path, headers = self._venue.sign(endpoint.method, path, body, time.time() + offset)
+        url = URL(self._base + path, encoded=True)
         try:
             async with session.request(
                 endpoint.method,
@@ -522,37 +566,17 @@ class Transport:
             raise OkxTransportError(f"{name}: request failed ({exc!r})", endpoint=name) from exc
 
     async def sync_clock(self) -> float:
-        """Learns OKX's clock offset from ``GET /api/v5/public/time`` and keeps it.
+        """Learns the venue's clock offset from its server-time endpoint and keeps it.
 
         Raises:
-            ResponseDecodeError: The answer holds no plausible time (no row, not a
-                millisecond count, before 2020 or after 2200); nothing is kept.
+            ResponseDecodeError: The answer holds no plausible time; nothing is kept.
         """
         host = self.host()
+        venue = self._venue
         t0 = time.time()
-        rows = await self._call(PUBLIC_TIME, _TIME_DECODER, "", b"", "")
+        server = await self._call(venue.clock, venue.read_clock, "", b"", "")
         t1 = time.time()
-        server = _server_seconds(rows)
         host.clock_offset = server - (t0 + t1) / 2
         self.stats.clock_resyncs += 1
         log.info("clock offset against %s is now %.3f s", self._base, host.clock_offset)
         return host.clock_offset
-
-
-def _server_seconds(rows: list[_TimeRow]) -> float:
-    """OKX's time from a ``public/time`` answer, refusing anything implausible."""
-    ts = rows[0].ts if rows else ""
-    text = str(ts) if isinstance(ts, int) else ts
-    # At most 15 digits: int() of a longer text is slow or refused, and is no time.
-    if text.isascii() and text.isdigit() and len(text) <= 15:
-        ms = int(text)
-        if _MIN_SERVER_MS <= ms < _MAX_SERVER_MS:
-            return ms / 1000
-    excerpt = repr(text[:EXCERPT]) if rows else "no row"
-    raise ResponseDecodeError(
-        f"{PUBLIC_TIME.name}: OKX's time answer is not a plausible millisecond"
-        f" timestamp: {excerpt}; the clock offset was not changed",
-        endpoint=PUBLIC_TIME.name,
-        status=200,
-        excerpt=excerpt,
-    )

@@ -6,7 +6,7 @@ build the query or body, and hand it to the request pipeline in ``_transport``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import msgspec
 
+from ._earn_order import EarnOrder, check_bounds
 from ._transport import Transport, encode_query
 from .auth import Credentials
 from .config import ClientConfig, _seconds
@@ -596,3 +597,25 @@ class OnchainEarnClient:
         return OrderHistoryPager(
             fetch, after=after, before=before, limit=limit, since=since, until=until
         )
+
+    async def iter_earn_orders(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> AsyncIterator[EarnOrder]:
+        """Every order purchased between ``since`` and ``until`` (both included), as
+        venue-neutral ``EarnOrder``s.
+
+        The active orders first, then the whole history (newest first), so this client
+        can be read beside other venues' by ``venues.iter_earn_orders``. An order that
+        completes between the two reads can appear in neither or, rarely, in both: OKX
+        offers no snapshot across the two endpoints.
+        """
+        check_bounds(since, until)
+        for order in await self.get_active_orders():
+            at = order.purchased_time
+            if at is not None and (
+                (since is not None and at < since) or (until is not None and at > until)
+            ):
+                continue
+            yield order.to_earn_order()
+        async for done in self.iter_order_history(since=since, until=until):
+            yield done.to_earn_order()

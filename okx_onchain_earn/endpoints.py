@@ -36,10 +36,11 @@ class Permission(enum.Enum):
 
 
 class RateRule(enum.Enum):
-    """What OKX counts a rate limit against."""
+    """What a venue counts a rate limit against."""
 
     USER_ID = "user_id"
     IP = "ip"
+    API_KEY = "api_key"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,8 @@ class Endpoint:
         limit: Requests allowed per ``window`` seconds.
         window: Length of the rate-limit window in seconds.
         rule: What the limit is counted against.
+        ip_budget: A second limit the same requests also spend, counted per client
+            IP across every account (Bybit's 600 requests per 5 s), or ``None``.
     """
 
     name: str
@@ -63,6 +66,7 @@ class Endpoint:
     limit: int
     window: float = 1.0
     rule: RateRule = RateRule.USER_ID
+    ip_budget: Endpoint | None = None
 
     @property
     def is_trade(self) -> bool:

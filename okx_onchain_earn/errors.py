@@ -61,8 +61,12 @@ __all__ = [
 ]
 
 
+# How each venue is named in messages.
+_VENUE_LABELS = {"okx": "OKX", "hashkey": "HashKey", "xt": "XT", "bybit": "Bybit"}
+
+
 class OkxError(Exception):
-    """Root of every error this SDK raises."""
+    """Root of every error this SDK raises, whichever venue it talks to."""
 
 
 class OkxTransportError(OkxError):
@@ -178,30 +182,42 @@ class RateLimiterUnavailable(OkxError):
 
 
 class OkxAPIError(OkxError):
-    """OKX answered with a ``code`` other than ``"0"``.
+    """The exchange answered with an error: OKX's ``code`` other than ``"0"``, or
+    another venue's own error code (``venue`` says which exchange).
 
     Attributes:
-        code: OKX's error code (a string such as ``"51736"``).
-        msg: OKX's message, as sent.
+        code: The venue's error code, as a string (OKX's ``"51736"``, Bybit's
+            ``"10006"``, XT's ``"AUTH_105"``…).
+        msg: The venue's message, as sent.
         status: The HTTP status of the answer.
         endpoint: Name of the endpoint called.
         data: The ``data`` field of the answer, if any (for item-level ``sCode``).
+        venue: The exchange that answered: ``"okx"``, ``"hashkey"``, ``"xt"``, ``"bybit"``.
     """
 
     retryable: bool = False
 
     def __init__(
-        self, code: str, msg: str, *, status: int = 200, endpoint: str = "", data: Any = None
+        self,
+        code: str,
+        msg: str,
+        *,
+        status: int = 200,
+        endpoint: str = "",
+        data: Any = None,
+        venue: str = "okx",
     ) -> None:
         self.code = code
         self.msg = msg
         self.status = status
         self.endpoint = endpoint
         self.data = data
+        self.venue = venue
         super().__init__(self._describe())
 
     def _describe(self) -> str:
-        what = f"OKX error {self.code}" if self.code else "OKX error"
+        label = _VENUE_LABELS.get(self.venue, self.venue)
+        what = f"{label} error {self.code}" if self.code else f"{label} error"
         where = f" on {self.endpoint}" if self.endpoint else ""
         return f"{what}{where} (HTTP {self.status}): {self.msg or '(no message)'}"
 

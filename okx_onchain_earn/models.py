@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 import msgspec
 import msgspec.structs
 
+from ._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
+
 __all__ = [
     "ActiveOrder",
     "Earning",
@@ -352,6 +354,43 @@ class ActiveOrder(_Model, frozen=True):
         ("tag", "text"),
     )
 
+    def to_earn_order(self) -> EarnOrder:
+        """This order as a venue-neutral ``EarnOrder`` (a purchase; pending until it
+        earns, then active, redeeming included)."""
+        state = self.state
+        if state is None:
+            status = EarnOrderStatus.UNKNOWN
+        elif state in (OrderState.EARNING, OrderState.REDEEMING):
+            status = EarnOrderStatus.ACTIVE
+        elif state in (OrderState.PENDING, OrderState.ONCHAIN, OrderState.CANCELLING):
+            status = EarnOrderStatus.PENDING
+        else:
+            status = EarnOrderStatus.UNKNOWN
+        return _okx_earn_order(self, status, None)
+
+
+def _okx_earn_order(
+    order: ActiveOrder | HistoryOrder, status: EarnOrderStatus, settled: datetime | None
+) -> EarnOrder:
+    amount = next((i.amt for i in order.invest_data if i.ccy == order.ccy), None)
+    if amount is None and len(order.invest_data) == 1:
+        amount = order.invest_data[0].amt
+    return EarnOrder(
+        venue="okx",
+        order_id=order.ord_id,
+        client_order_id=order.tag,
+        product_id=order.product_id,
+        kind=EarnOrderKind.PURCHASE,
+        status=status,
+        venue_status=order.state.value if order.state is not None else "",
+        currency=order.ccy,
+        amount=amount,
+        fee=None,
+        created_time=order.purchased_time,
+        settled_time=settled,
+        native=order,
+    )
+
 
 class HistoryOrder(_Model, frozen=True):
     """A completed order (``GET …/orders-history``): redeemed or cancelled.
@@ -387,6 +426,15 @@ class HistoryOrder(_Model, frozen=True):
     tag: str | None = None
 
     _convert = (("purchased_time", "millis"), ("redeemed_time", "millis"), ("tag", "text"))
+
+    def to_earn_order(self) -> EarnOrder:
+        """This order as a venue-neutral ``EarnOrder``: a settled purchase.
+
+        OKX's history holds redeemed and cancelled orders alike, both in state ``3``
+        with nothing to tell them apart; both read as ``SETTLED``.
+        """
+        status = EarnOrderStatus.UNKNOWN if self.state is None else EarnOrderStatus.SETTLED
+        return _okx_earn_order(self, status, self.redeemed_time)
 
 
 # --- envelopes ------------------------------------------------------------------

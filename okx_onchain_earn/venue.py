@@ -4,29 +4,40 @@ The pipeline (``_transport``) paces, sends, counts and retries the same way for 
 exchange. What differs from one exchange to the next is plugged in through a
 ``Venue``:
 
-* **signing**: the headers that authenticate a request (``sign``);
-* **the envelope and its error table**: how an answer's bytes become rows or a typed
-  error (``read``);
+* **signing**: the headers (and, for some venues, query parameters) that
+  authenticate a request (``sign``);
+* **the clock**: the venue's server-time endpoint and how to read it (``clock``,
+  ``read_clock``), for the clock offset learnt when a timestamp is refused;
 * **the limiter key rule**: what a rate limit is counted against (``pacing_key``).
 
-The paging scheme is the fourth per-venue part; it lives beside the venue's client
-(OKX's ``after``/``before`` walk is ``pagination.OrderHistoryPager``), since it only
-calls the client's page method. ``OkxVenue`` is the first venue built this way; see
-the architecture page of the docs for how to add one.
+Two per-venue parts live beside the venue's client, since only the client calls
+them: the envelope and its error table (the reader handed to ``Transport.exchange``;
+OKX's is ``_answer.read_answer``) and the paging scheme (OKX's ``after``/``before``
+walk is ``pagination.OrderHistoryPager``). ``OkxVenue`` is the first venue built this
+way; HashKey, XT and Bybit (``okx_onchain_earn.venues``) are the others. See the
+architecture page of the docs for how to add one.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+from typing import Protocol
 
-from ._answer import read_answer
+import msgspec
+
+from ._answer import EXCERPT, read_answer
 from .auth import Credentials, format_timestamp
-from .endpoints import Endpoint, RateRule
+from .endpoints import PUBLIC_TIME, Endpoint, RateRule
+from .errors import ResponseDecodeError
 from .models import PageDecoder
 
-__all__ = ["OkxVenue", "Venue"]
+__all__ = ["OkxVenue", "Signed", "Venue", "plausible_server_seconds"]
 
-T = TypeVar("T")
+#: What ``Venue.sign`` returns: the path and query exactly as sent, and the headers.
+Signed = tuple[str, dict[str, str]]
+
+# A venue's clock, in ms since the epoch, is believed between 2020-01-01 and 2200-01-01.
+_MIN_SERVER_MS = 1_577_836_800_000
+_MAX_SERVER_MS = 7_258_118_400_000
 
 
 class Venue(Protocol):
@@ -37,24 +48,71 @@ class Venue(Protocol):
         """Short name of the exchange, e.g. ``"okx"``."""
         ...
 
-    def sign(self, method: str, path: str, body: bytes, now: float) -> dict[str, str]:
-        """The headers that authenticate one request.
+    @property
+    def clock(self) -> Endpoint:
+        """The venue's public server-time endpoint."""
+        ...
+
+    def sign(self, method: str, path: str, body: bytes, now: float) -> Signed:
+        """Authenticates one request.
 
         Args:
             method: ``GET`` or ``POST``.
-            path: Path and query exactly as sent.
+            path: Path and encoded query as built by the client.
             body: Body bytes exactly as sent.
             now: The exchange's time in Unix seconds (local time plus the learnt offset).
+
+        Returns:
+            The path and query to send (``path`` itself unless the venue signs in the
+            query) and the headers.
         """
         ...
 
-    def read(self, endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status: int) -> list[T]:
-        """The rows of a success; raises the SDK's error for anything else."""
+    def read_clock(self, raw: bytes, status: int) -> float:
+        """The venue's time, in Unix seconds, from an answer of ``clock``.
+
+        Raises:
+            ResponseDecodeError: The answer holds no plausible time.
+        """
         ...
 
     def pacing_key(self, endpoint: Endpoint, uid: str) -> str:
         """What ``endpoint``'s rate limit is counted against for this account."""
         ...
+
+
+def plausible_server_seconds(endpoint: Endpoint, venue: str, value: object) -> float:
+    """A server-time answer's millisecond timestamp as seconds, refusing the implausible.
+
+    Args:
+        endpoint: The time endpoint (for the error).
+        venue: The venue's display name (for the error).
+        value: The timestamp as the venue sent it: digits, as a string or an integer.
+
+    Raises:
+        ResponseDecodeError: Not a millisecond count between 2020 and 2200.
+    """
+    text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    # At most 15 digits: int() of a longer text is slow or refused, and is no time.
+    if isinstance(text, str) and text.isascii() and text.isdigit() and len(text) <= 15:
+        ms = int(text)
+        if _MIN_SERVER_MS <= ms < _MAX_SERVER_MS:
+            return ms / 1000
+    excerpt = repr(str(value)[:EXCERPT]) if value is not None else "no time"
+    raise ResponseDecodeError(
+        f"{endpoint.name}: {venue}'s time answer is not a plausible millisecond"
+        f" timestamp: {excerpt}; the clock offset was not changed",
+        endpoint=endpoint.name,
+        status=200,
+        excerpt=excerpt,
+    )
+
+
+class _TimeRow(msgspec.Struct, gc=False):
+    ts: str | int
+
+
+_TIME_DECODER = PageDecoder(_TimeRow)
 
 
 class OkxVenue:
@@ -69,6 +127,7 @@ class OkxVenue:
     __slots__ = ("_creds", "_demo")
 
     name = "okx"
+    clock = PUBLIC_TIME
 
     def __init__(self, credentials: Credentials, *, demo: bool = False) -> None:
         self._creds = credentials
@@ -77,9 +136,9 @@ class OkxVenue:
     def __repr__(self) -> str:
         return f"OkxVenue({self._creds!r}, demo={self._demo})"
 
-    def sign(self, method: str, path: str, body: bytes, now: float) -> dict[str, str]:
+    def sign(self, method: str, path: str, body: bytes, now: float) -> Signed:
         """OKX's four ``OK-ACCESS-*`` headers (the signature covers
-        ``timestamp + method + path + body``)."""
+        ``timestamp + method + path + body``); the path is sent as given."""
         ts = format_timestamp(now)
         creds = self._creds
         headers = {
@@ -91,11 +150,12 @@ class OkxVenue:
         }
         if self._demo:
             headers["x-simulated-trading"] = "1"
-        return headers
+        return path, headers
 
-    def read(self, endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status: int) -> list[T]:
-        """OKX's envelope; errors keyed on its ``code`` (``errors.error_for_code``)."""
-        return read_answer(endpoint, decoder, raw, status)
+    def read_clock(self, raw: bytes, status: int) -> float:
+        """OKX's time from a ``public/time`` answer (``data[0].ts``, in ms)."""
+        rows = read_answer(PUBLIC_TIME, _TIME_DECODER, raw, status)
+        return plausible_server_seconds(PUBLIC_TIME, "OKX", rows[0].ts if rows else None)
 
     def pacing_key(self, endpoint: Endpoint, uid: str) -> str:
         """The user id for private endpoints; one shared key per IP for public ones."""

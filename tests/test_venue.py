@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import time
+from typing import Any
 
 import pytest
 
 from okx_onchain_earn import Credentials
 from okx_onchain_earn._transport import Transport
 from okx_onchain_earn.config import RetryPolicy
-from okx_onchain_earn.endpoints import OFFERS, PUBLIC_TIME, Endpoint
+from okx_onchain_earn.endpoints import OFFERS, PUBLIC_TIME, Endpoint, Permission, RateRule
 from okx_onchain_earn.errors import InvalidRequestError
-from okx_onchain_earn.models import Offer, PageDecoder, page_decoder
+from okx_onchain_earn.models import Offer, page_decoder
 from okx_onchain_earn.venue import OkxVenue
 
 from .test_client import EARN, RecordingResponses, mocked, sent
 
 __all__ = ["mocked"]  # the fixture, imported for pytest
 
-T = TypeVar("T")
-
-
 def test_okx_venue_signs_as_credentials_do(creds: Credentials) -> None:
     venue = OkxVenue(creds)
-    headers = venue.sign("GET", "/api/v5/x?a=1", b"", 1_700_000_000.123)
+    path, headers = venue.sign("GET", "/api/v5/x?a=1", b"", 1_700_000_000.123)
+    assert path == "/api/v5/x?a=1"
     assert headers["OK-ACCESS-TIMESTAMP"] == "2023-11-14T22:13:20.123Z"
     expected = creds.sign("2023-11-14T22:13:20.123Z", "GET", "/api/v5/x?a=1", b"")
     assert headers["OK-ACCESS-SIGN"] == expected
     assert "x-simulated-trading" not in headers
-    assert OkxVenue(creds, demo=True).sign("GET", "/p", b"", 0)["x-simulated-trading"] == "1"
+    assert OkxVenue(creds, demo=True).sign("GET", "/p", b"", 0)[1]["x-simulated-trading"] == "1"
     assert creds.secret_key not in repr(venue)
 
 
@@ -39,24 +38,29 @@ def test_okx_venue_pacing_keys(creds: Credentials) -> None:
 
 
 class TaggedVenue:
-    """Another exchange's conventions: its own header, its own envelope."""
+    """Another exchange's conventions: a signature in the query, its own envelope."""
 
     name = "tagged"
+    clock = Endpoint("tagged_time", "GET", "/tagged/time", Permission.PUBLIC, 5, rule=RateRule.IP)
 
     def __init__(self) -> None:
         self.signed: list[str] = []
 
-    def sign(self, method: str, path: str, body: bytes, now: float) -> dict[str, str]:
+    def sign(self, method: str, path: str, body: bytes, now: float) -> tuple[str, dict[str, str]]:
         self.signed.append(path)
-        return {"X-Tagged-Key": "k"}
+        return f"{path}&sig=ab", {"X-Tagged-Key": "k"}
 
-    def read(self, endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status: int) -> list[T]:
-        if raw.startswith(b"ERR"):
-            raise InvalidRequestError("ERR", raw.decode(), status=status, endpoint=endpoint.name)
-        return decoder.decode_data(raw)
+    def read_clock(self, raw: bytes, status: int) -> float:
+        return float(raw)
 
     def pacing_key(self, endpoint: Endpoint, uid: str) -> str:
         return f"tagged:{uid}"
+
+
+def _read_offers(raw: bytes, status: int) -> list[Offer]:
+    if raw.startswith(b"ERR"):
+        raise InvalidRequestError("ERR", raw.decode(), status=status, endpoint="offers")
+    return page_decoder(Offer).decode_data(raw)
 
 
 async def test_the_pipeline_signs_and_reads_through_its_venue(
@@ -64,17 +68,21 @@ async def test_the_pipeline_signs_and_reads_through_its_venue(
 ) -> None:
     venue = TaggedVenue()
     transport = Transport(
-        creds, base_url="https://www.okx.com", demo=False, session=None, timeout=5,
+        None, base_url="https://www.okx.com", demo=False, session=None, timeout=5,
         retry=RetryPolicy(max_retries=0), limiter=None, rate_limit=False, pool_size=4,
-        venue=venue,
+        venue=venue, account="acct-1",
     )
-    mocked.get(f"{EARN}/offers?ccy=DOT", body=b'[{"ccy":"DOT","productId":"101"}]')
-    mocked.get(f"{EARN}/offers?ccy=BAD", body=b"ERR no such currency")
+    mocked.get(f"{EARN}/offers?ccy=DOT&sig=ab", body=b'[{"ccy":"DOT","productId":"101"}]')
+    mocked.get(f"{EARN}/offers?ccy=BAD&sig=ab", body=b"ERR no such currency")
+    mocked.get("https://www.okx.com/tagged/time", body=b"1700000000.5")
     try:
-        (offer,) = await transport.call(OFFERS, page_decoder(Offer), "ccy=DOT")
+        (offer,) = await transport.exchange(OFFERS, _read_offers, "ccy=DOT")
         assert offer.product_id == "101"
         with pytest.raises(InvalidRequestError, match="no such currency"):
-            await transport.call(OFFERS, page_decoder(Offer), "ccy=BAD")
+            await transport.exchange(OFFERS, _read_offers, "ccy=BAD")
+        assert await transport.uid() == "acct-1"
+        offset = await transport.sync_clock()
+        assert abs(offset - (1_700_000_000.5 - time.time())) < 60
     finally:
         await transport.aclose()
     assert venue.signed == ["/api/v5/finance/staking-defi/offers?ccy=DOT",

@@ -29,7 +29,9 @@ Exported: the door (``Simulator``, ``run_simulator``); what you pass it or its
 faults (``Timing``, ``FaultKind``); what you catch when calling ``sim.state``
 directly (``SimError``); and the types of what ``sim`` exposes for assertions
 (``SimState``, ``Account``, ``ApiKey``, ``Product``, ``Order``, ``HistoryRecord``,
-``SimClock``, ``Faults``, ``Stats``); and the network (``Network``, ``Route``, ``Delay``).
+``SimClock``, ``Faults``, ``Stats``); the network (``Network``, ``Route``, ``Delay``);
+and the other venues it can serve beside OKX (``Simulator(venues="all")``: HashKey,
+XT and Bybit, each a ``VenueSim`` with its ``VenueKey``s).
 
 HTTP statuses: authentication errors 401; 50011 429; 50001 503; 50026 500; 50002,
 50004, 50014 and 51000 400; On-chain earn business errors (517xx) 200.
@@ -47,6 +49,7 @@ from ._network import Delay, Network, Route
 from ._orders import Order, SimError, Timing
 from ._server import Simulator, run_simulator
 from ._state import SimState
+from ._venue_base import VenueKey, VenueSim
 
 __all__ = [
     "Account",
@@ -65,5 +68,7 @@ __all__ = [
     "Simulator",
     "Stats",
     "Timing",
+    "VenueKey",
+    "VenueSim",
     "run_simulator",
 ]

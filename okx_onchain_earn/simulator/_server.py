@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterable
 from contextlib import suppress
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from ._limits import RateLimits, Stats
 from ._network import Network
 from ._orders import Timing
 from ._state import SimState
+from ._venue_base import VenueSim
+from ._venue_sims import VENUE_SIMS
 
 __all__ = ["Simulator", "run_simulator"]
 
@@ -54,15 +57,21 @@ class Simulator:
         spike: Chance per delay of a spike to five times ``latency``.
         network: A ``Network`` to use instead of ``latency``/``jitter``/``spike``;
             pass ``Network()`` to start without delay and set one while running.
+        venues: Other venues to serve on the same port, beside OKX: any of
+            ``"hashkey"``, ``"xt"``, ``"bybit"``, or ``"all"``.
+        venue_accounts: Accounts (one key each) of every other venue.
+        venue_orders: Earn orders per account of every other venue.
 
     Attributes:
         state: Accounts, keys, products and orders (for assertions and set-up).
         clock: Simulated time; ``clock.advance(s)`` fast-forwards order life.
         faults: The fault injector (see ``Faults``).
-        stats: Accepted and refused requests per (user id, endpoint name).
+        stats: Accepted and refused requests per (user id, endpoint name); other
+            venues' accounts are counted as ``"<venue>:<uid>"``.
         limits: The rate limiter (``limits.reset()`` refills every budget).
         network: The simulated network between clients and the server.
         before_mode: See the argument; may be changed while running.
+        venues: The other venues served, by name (``sim.venues["bybit"].keys``).
     """
 
     def __init__(
@@ -84,9 +93,19 @@ class Simulator:
         jitter: float = 0.0,
         spike: float = 0.0,
         network: Network | None = None,
+        venues: Iterable[str] = (),
+        venue_accounts: int = 3,
+        venue_orders: int = 1000,
     ) -> None:
         if before_mode not in _BEFORE_MODES:
             raise ValueError(f"before_mode must be one of {_BEFORE_MODES}")
+        if isinstance(venues, str):
+            names = list(VENUE_SIMS) if venues == "all" else [venues]
+        else:
+            names = list(venues)
+        unknown = [n for n in names if n not in VENUE_SIMS]
+        if unknown:
+            raise ValueError(f"unknown venues {unknown}; the simulator serves {list(VENUE_SIMS)}")
         # The network is hooked in only when asked for (here, or configured before
         # start): aiohttp's middleware chain costs every request a few microseconds.
         self._network_given = network is not None
@@ -113,6 +132,10 @@ class Simulator:
         self.stats = Stats()
         self.limits = RateLimits(enabled=rate_limit, stats=self.stats)
         self.network = network
+        self.venues: dict[str, VenueSim] = {
+            name: VENUE_SIMS[name](accounts=venue_accounts, orders=venue_orders, seed=seed)
+            for name in dict.fromkeys(names)
+        }
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
         self._stopping: asyncio.Event | None = None
@@ -163,6 +186,8 @@ class Simulator:
 
     def _build(self) -> web.Application:
         app = build_app(self)
+        for venue in self.venues.values():
+            app.router.add_routes(venue.routes(self))
         if self._network_given or self.network.enabled:
             app.middlewares.append(self.network.middleware(self.sleep))
         else:

@@ -1,0 +1,34 @@
+"""Earn orders on other exchanges, and one iterator of orders across all of them.
+
+``HashKeyEarn``, ``XtEarn`` and ``BybitEarn`` read each venue's earn-order endpoint
+the way ``OnchainEarnClient`` reads OKX's: signed exactly as the venue documents,
+paced per account, paged to the end, typed (exact ``Decimal`` amounts, aware UTC
+``datetime``s). Every native order converts to one normalised ``EarnOrder``
+(``.to_earn_order()``; OKX's ``ActiveOrder`` and ``HistoryOrder`` too), and
+``iter_earn_orders(*readers)`` reads them all at once::
+
+    async with OnchainEarnClient(okx_creds) as okx, BybitEarn(
+        api_key=..., secret_key=...
+    ) as bybit:
+        async for order in iter_earn_orders(okx, bybit, since=start):
+            print(order.venue, order.kind, order.amount, order.currency)
+
+Every venue's errors are the SDK's: one ``except OkxError`` catches them all, and API
+errors carry ``venue``, ``code``, ``msg`` and ``status``.
+"""
+
+from __future__ import annotations
+
+from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
+from ._base import EarnOrderSource, NativeOrder, VenueClient
+from ._merge import iter_earn_orders
+
+__all__ = [
+    "EarnOrder",
+    "EarnOrderKind",
+    "EarnOrderSource",
+    "EarnOrderStatus",
+    "NativeOrder",
+    "VenueClient",
+    "iter_earn_orders",
+]
