@@ -11,6 +11,7 @@ the same ``RetryPolicy``, counted in the same ``ClientStats``.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from types import TracebackType
@@ -87,6 +88,9 @@ class VenueClient(abc.ABC, Generic[OrderT]):
             the event loop's shared in-process limiter when ``None``.
         session: An aiohttp session to use (not closed by ``aclose``).
         pool_size: Connections kept to the venue when the reader owns its session.
+        requests_per_second: This account's budget on the venue's order endpoint,
+            instead of the reader's default (each venue's page says where its default
+            comes from; where the venue publishes no figure it is conservative).
 
     Raises:
         ValueError: A key is empty or holds whitespace or control characters, or a
@@ -112,6 +116,7 @@ class VenueClient(abc.ABC, Generic[OrderT]):
         limiter: RateLimiter | None = None,
         session: aiohttp.ClientSession | None = None,
         pool_size: int = C.DEFAULT_POOL_SIZE,
+        requests_per_second: int | None = None,
     ) -> None:
         for field, value in (("api_key", api_key), ("secret_key", secret_key)):
             if not _usable(value):
@@ -125,6 +130,13 @@ class VenueClient(abc.ABC, Generic[OrderT]):
             raise ValueError("recv_window must be an integer number of milliseconds")
         if not 1 <= recv_window <= 60_000:
             raise ValueError("recv_window must be between 1 and 60000 ms")
+        if requests_per_second is not None and (
+            isinstance(requests_per_second, bool)
+            or not isinstance(requests_per_second, int)
+            or not 1 <= requests_per_second <= 1000
+        ):
+            raise ValueError("requests_per_second must be an integer from 1 to 1000")
+        self._requests_per_second = requests_per_second
         if not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds")
         base = (base_url or self.default_base_url).rstrip("/")
@@ -195,6 +207,13 @@ class VenueClient(abc.ABC, Generic[OrderT]):
     ) -> None:
         await self.aclose()
 
+    def _paced(self, endpoint: Endpoint) -> Endpoint:
+        """``endpoint`` with this reader's ``requests_per_second``, if one was given."""
+        rps = self._requests_per_second
+        if rps is None or (endpoint.limit == rps and endpoint.window == 1.0):
+            return endpoint
+        return dataclasses.replace(endpoint, limit=rps, window=1.0)
+
     def _encode(self, params: Mapping[str, str | None]) -> str:
         """The query string, in the order the venue signs it (given order by default)."""
         return encode_query(params)
@@ -208,7 +227,7 @@ class VenueClient(abc.ABC, Generic[OrderT]):
     ) -> R:
         """One GET through the pipeline; ``None`` parameters are not sent."""
         return await self._transport.exchange(
-            endpoint, read, self._encode(params), timeout=timeout
+            self._paced(endpoint), read, self._encode(params), timeout=timeout
         )
 
     @abc.abstractmethod
