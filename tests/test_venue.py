@@ -89,3 +89,30 @@ async def test_the_pipeline_signs_and_reads_through_its_venue(
                             "/api/v5/finance/staking-defi/offers?ccy=BAD"]
     headers: dict[str, Any] = sent(mocked)[0][2]["headers"]
     assert headers == {"X-Tagged-Key": "k"}
+
+
+async def test_a_per_ip_budget_is_spent_by_every_account_of_the_host(
+    mocked: RecordingResponses,
+) -> None:
+    per_ip = Endpoint("tagged_ip", "GET", "", Permission.READ, 5, 5.0, RateRule.IP)
+    row = Endpoint("tagged_orders", "GET", "/tagged/orders", Permission.READ, 100,
+                   ip_budget=per_ip)
+    transports = [
+        Transport(
+            None, base_url="https://tagged.example", demo=False, session=None, timeout=5,
+            retry=RetryPolicy(max_retries=0), limiter=None, rate_limit=True, pool_size=4,
+            venue=TaggedVenue(), account=f"acct-{n}",
+        )
+        for n in range(2)
+    ]
+    mocked.get("https://tagged.example/tagged/orders?a=1&sig=ab", body=b"[]", repeat=True)
+    try:
+        bucket = transports[0].host().ip_limiter(per_ip)
+        assert bucket.has_capacity(2)  # a capacity of (5 - 1) // 2: any window stays under 5
+        await transports[0].exchange(row, lambda raw, status: raw, "a=1")
+        await transports[1].exchange(row, lambda raw, status: raw, "a=1")
+        assert transports[1].host() is transports[0].host()
+        assert not bucket.has_capacity()
+    finally:
+        for transport in transports:
+            await transport.aclose()
