@@ -17,7 +17,16 @@ user id):
     secret_key = "…"
     passphrase = "…"
 
-``read_profiles`` reads and checks such a file, ``write_profiles`` writes one.
+    [profiles.bybit-main]         # a key of another venue: hashkey | xt | bybit
+    venue = "bybit"
+    api_key = "…"
+    secret_key = "…"              # no passphrase on these venues
+    uid = "…"                     # optional: the venue account the key belongs to
+    host = "https://api.bybit.com"  # optional: the venue's own host by default
+
+``read_profiles`` reads and checks such a file and returns its OKX profiles (a
+table without ``venue`` is OKX's); ``read_venue_profiles`` returns the others.
+``write_profiles`` writes one.
 The ``okx-earn`` command and ``from_profiles`` both
 read it through this module. The file holds secrets: keep it private (mode 0600).
 """
@@ -31,21 +40,24 @@ import tempfile
 import tomllib
 import warnings
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from yarl import URL
 
 from ._constants import HOST_EEA, HOST_OPENAPI, HOST_US, HOST_WWW
-from .auth import Credentials, _Secret
+from .auth import Credentials, _Secret, _usable
 
 __all__ = [
     "HOSTS",
+    "VENUES",
     "Profile",
     "ProfileError",
     "ProfilePermissionWarning",
+    "VenueProfile",
     "read_profiles",
+    "read_venue_profiles",
     "resolve_host",
     "write_profiles",
 ]
@@ -58,8 +70,12 @@ HOSTS: dict[str, str] = {
     "eea": HOST_EEA,
 }
 
+#: The venues a profile may name (``venue = "…"``); ``okx`` when it names none.
+VENUES = ("okx", "hashkey", "xt", "bybit")
+
 _SECRET_KEYS = ("api_key", "secret_key", "passphrase")
-_KEYS = frozenset((*_SECRET_KEYS, "uid", "name", "host", "demo"))
+_KEYS = frozenset((*_SECRET_KEYS, "uid", "name", "host", "demo", "venue"))
+_VENUE_KEYS = frozenset(("venue", "api_key", "secret_key", "uid", "name", "host"))
 
 
 class ProfileError(ValueError):
@@ -92,6 +108,36 @@ class Profile:
     credentials: Credentials
     host: str | None
     demo: bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class VenueProfile:
+    """A profile of another venue (``venue = "hashkey" | "xt" | "bybit"``).
+
+    Attributes:
+        name: The profile's name.
+        venue: The venue it is a key of.
+        api_key: The venue's API key.
+        secret_key: Its secret (never in ``repr``).
+        uid: The venue account the key belongs to, if given.
+        host: The REST base URL (an http(s) URL), or ``None`` for the venue's own.
+    """
+
+    name: str
+    venue: str
+    api_key: str
+    secret_key: str = field(repr=False)
+    uid: str | None = None
+    host: str | None = None
+
+    def reader_kwargs(self) -> dict[str, str]:
+        """Keyword arguments for the venue's reader (``BybitEarn(**kwargs)``)."""
+        out = {"api_key": self.api_key, "secret_key": self.secret_key}
+        if self.uid is not None:
+            out["uid"] = self.uid
+        if self.host is not None:
+            out["base_url"] = self.host
+        return out
 
 
 def resolve_host(value: str | None) -> str:
@@ -133,7 +179,8 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
         path: The profiles file.
 
     Returns:
-        The profiles by name, in file order (empty when the file has none).
+        The OKX profiles by name, in file order (empty when the file has none);
+        profiles of other venues are checked too, and left out.
 
     Raises:
         ProfileError: The file cannot be read or is not TOML; ``profiles`` is not a
@@ -141,13 +188,38 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
             ``secret_key`` or ``passphrase``, has a value that is not a non-empty
             string (``uid`` may also be an integer), a key, secret or passphrase
             holding whitespace or control characters, an unknown ``host``, or a
-            ``demo`` that is not true or false.
+            ``demo`` that is not true or false, or a ``venue`` not in ``VENUES``.
 
     Warns:
         ProfilePermissionWarning: Users other than the owner may access the file
             (POSIX mode bits beyond 0700); it is read all the same.
     """
-    source = Path(path)
+    okx, _ = _read_all(Path(path))
+    return okx
+
+
+def read_venue_profiles(path: str | os.PathLike[str]) -> dict[str, VenueProfile]:
+    """Reads and checks every profile of a profiles file; returns those of other venues.
+
+    Args:
+        path: The profiles file.
+
+    Returns:
+        The HashKey, XT and Bybit profiles by name, in file order.
+
+    Raises:
+        ProfileError: As ``read_profiles``; a venue profile also needs ``api_key`` and
+            ``secret_key``, takes no ``passphrase`` or ``demo``, and its ``host`` must
+            be an http(s) URL.
+
+    Warns:
+        ProfilePermissionWarning: As ``read_profiles``.
+    """
+    _, others = _read_all(Path(path))
+    return others
+
+
+def _read_all(source: Path) -> tuple[dict[str, Profile], dict[str, VenueProfile]]:
     try:
         with source.open("rb") as f:
             _check_private(source, os.fstat(f.fileno()).st_mode)
@@ -163,7 +235,19 @@ def read_profiles(path: str | os.PathLike[str]) -> dict[str, Profile]:
         raise ProfileError(
             f"{source}: no [profiles.NAME] tables ('profiles' is a {type(tables).__name__})"
         )
-    return {name: _profile(source, name, table) for name, table in tables.items()}
+    okx: dict[str, Profile] = {}
+    others: dict[str, VenueProfile] = {}
+    for name, table in tables.items():
+        venue = table.get("venue", "okx") if isinstance(table, dict) else "okx"
+        if venue not in VENUES:
+            raise ProfileError(
+                f"{source}: [profiles.{name}]: venue must be one of {', '.join(VENUES)}"
+            )
+        if venue == "okx":
+            okx[name] = _profile(source, name, table)
+        else:
+            others[name] = _venue_profile(source, name, venue, table)
+    return okx, others
 
 
 def _check_private(source: Path, mode: int) -> None:
@@ -173,7 +257,7 @@ def _check_private(source: Path, mode: int) -> None:
             f"profiles file {source} holds secrets but other users can access it"
             f" (mode {oct(stat.S_IMODE(mode))}): chmod 600 {source}",
             ProfilePermissionWarning,
-            stacklevel=3,  # the caller of read_profiles
+            stacklevel=4,  # the caller of read_profiles or read_venue_profiles
         )
 
 
@@ -225,6 +309,34 @@ def _profile(source: Path, name: str, table: object) -> Profile:
     return Profile(name=name, credentials=credentials, host=url, demo=demo)
 
 
+def _venue_profile(source: Path, name: str, venue: str, table: dict[str, object]) -> VenueProfile:
+    where = f"{source}: [profiles.{name}]"
+    unknown = sorted(set(table) - _VENUE_KEYS)
+    if unknown:
+        raise ProfileError(
+            f"{where} has keys a {venue} profile does not take: {', '.join(unknown)}"
+            f" (allowed: {', '.join(sorted(_VENUE_KEYS))})"
+        )
+    values = {key: _text(where, table, key) for key in ("api_key", "secret_key", "uid", "host")}
+    missing = [key for key in ("api_key", "secret_key") if values[key] is None]
+    if missing:
+        raise ProfileError(f"{where} is missing {', '.join(missing)}")
+    for key in ("api_key", "secret_key", "uid"):
+        if values[key] is not None and not _usable(values[key]):
+            raise ProfileError(f"{where}: {key} must not hold whitespace or control characters")
+    host = values["host"]
+    if host is not None and not (host.startswith(("https://", "http://")) and _has_host(host)):
+        raise ProfileError(f"{where}: host must be an http(s):// URL")
+    return VenueProfile(
+        name=name,
+        venue=venue,
+        api_key=values["api_key"] or "",
+        secret_key=_Secret(values["secret_key"] or ""),
+        uid=values["uid"],
+        host=None if host is None else host.rstrip("/"),
+    )
+
+
 def _text(where: str, table: Mapping[str, object], key: str) -> str | None:
     value = table.get(key)
     if value is None:
@@ -249,7 +361,12 @@ def _toml_string(value: str) -> str:
     return "".join(out)
 
 
-def _render(credentials: Iterable[Credentials], host: str, demo: bool) -> tuple[list[str], str]:
+def _render(
+    credentials: Iterable[Credentials],
+    host: str,
+    demo: bool,
+    others: Iterable[VenueProfile] = (),
+) -> tuple[list[str], str]:
     """The profile names and the file's text. The text comes back masked (its repr is
     ``'***'``): the caller's frame holds no plain secret for a traceback to record."""
     lines = ["# Written by okx-earn. Contains secrets: keep it private.", ""]
@@ -268,11 +385,27 @@ def _render(credentials: Iterable[Credentials], host: str, demo: bool) -> tuple[
         lines.append(f"host = {_toml_string(host)}")
         lines.append(f"demo = {'true' if demo else 'false'}")
         lines.append("")
+    for other in others:
+        names.append(other.name)
+        lines.append(f"[profiles.{_toml_string(other.name)}]")
+        lines.append(f"venue = {_toml_string(other.venue)}")
+        lines.append(f"api_key = {_toml_string(other.api_key)}")
+        lines.append(f"secret_key = {_toml_string(other.secret_key)}")
+        if other.uid is not None:
+            lines.append(f"uid = {_toml_string(other.uid)}")
+        if other.host is not None:
+            lines.append(f"host = {_toml_string(other.host)}")
+        lines.append("")
     return names, _Secret("\n".join(lines))
 
 
 def write_profiles(
-    path: Path, credentials: Iterable[Credentials], *, host: str, demo: bool = False
+    path: Path,
+    credentials: Iterable[Credentials],
+    *,
+    host: str,
+    demo: bool = False,
+    others: Iterable[VenueProfile] = (),
 ) -> list[str]:
     """Writes a profiles file (mode 0600) with one profile per key.
 
@@ -286,11 +419,12 @@ def write_profiles(
         credentials: The keys to write.
         host: Host every profile uses (a name or URL).
         demo: Demo flag of every profile.
+        others: Profiles of other venues, written after the OKX ones.
 
     Returns:
         The profile names, in file order.
     """
-    names, text = _render(credentials, host, demo)
+    names, text = _render(credentials, host, demo, others)
     path.parent.mkdir(parents=True, exist_ok=True)
     # A new file (mkstemp: mode 0600 whatever the umask) renamed over the old one:
     # rewriting in place would keep an existing file's wider mode, and anyone who

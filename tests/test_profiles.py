@@ -19,7 +19,9 @@ from okx_onchain_earn.profiles import (
     Profile,
     ProfileError,
     ProfilePermissionWarning,
+    VenueProfile,
     read_profiles,
+    read_venue_profiles,
     resolve_host,
     write_profiles,
 )
@@ -256,3 +258,63 @@ def test_a_written_file_is_never_wider_than_0600_even_with_a_lax_umask(tmp_path:
         os.umask(old)
     if sys.platform != "win32":
         assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+# --- profiles of other venues ----------------------------------------------------------
+
+VENUE_TABLE = "[profiles.by1]\nvenue = 'bybit'\napi_key = 'BYKEY1'\nsecret_key = 'BYSECRET'\n"
+
+
+def test_venue_profiles_are_read_apart_from_okx_ones(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        f"[profiles.main]\n{SECRETS}\n{VENUE_TABLE}uid = 42\nhost = 'http://127.0.0.1:9/'\n"
+        "[profiles.xt1]\nvenue = 'xt'\napi_key = 'XTKEY'\nsecret_key = 'XTSECRET'\n"
+        "[profiles.okx2]\nvenue = 'okx'\n" + SECRETS,
+    )
+    assert list(read_profiles(path)) == ["main", "okx2"]
+    others = read_venue_profiles(path)
+    assert list(others) == ["by1", "xt1"]
+    by1 = others["by1"]
+    assert (by1.venue, by1.api_key, by1.uid, by1.host) == (
+        "bybit", "BYKEY1", "42", "http://127.0.0.1:9"
+    )
+    assert by1.reader_kwargs() == {
+        "api_key": "BYKEY1", "secret_key": "BYSECRET", "uid": "42",
+        "base_url": "http://127.0.0.1:9",
+    }
+    assert "BYSECRET" not in repr(others)
+    assert others["xt1"].reader_kwargs() == {"api_key": "XTKEY", "secret_key": "XTSECRET"}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ("[profiles.a]\nvenue = 'kraken'\napi_key = 'k'\nsecret_key = 's'\n",
+         "venue must be one of okx, hashkey, xt, bybit"),
+        (VENUE_TABLE + "passphrase = 'p'\n", "does not take: passphrase"),
+        (VENUE_TABLE + "demo = true\n", "does not take: demo"),
+        ("[profiles.a]\nvenue = 'xt'\napi_key = 'k'\n", "is missing secret_key"),
+        (VENUE_TABLE + "host = 'eea'\n", "host must be an http"),
+        ("[profiles.a]\nvenue = 'xt'\napi_key = 'k'\nsecret_key = 'two words'\n",
+         "secret_key must not hold whitespace"),
+    ],
+)
+def test_bad_venue_profiles_are_refused(tmp_path: Path, table: str, message: str) -> None:
+    path = _write(tmp_path, table)
+    for read in (read_profiles, read_venue_profiles):
+        with pytest.raises(ProfileError, match=message) as caught:
+            read(path)
+        assert "two words" not in str(caught.value)
+
+
+def test_venue_profiles_round_trip_through_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "out.toml"
+    creds = Credentials(api_key="okxkey", secret_key="okxsecret", passphrase="pp", name="main")
+    other = VenueProfile(name="hashkey-1", venue="hashkey", api_key="HK1",
+                         secret_key="HKSECRET", uid="7", host="http://127.0.0.1:1")
+    names = write_profiles(path, [creds], host="www", others=[other])
+    assert names == ["main", "hashkey-1"]
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert list(read_profiles(path)) == ["main"]
+    assert read_venue_profiles(path) == {"hashkey-1": other}

@@ -11,7 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..auth import Credentials
-from ..profiles import write_profiles
+from ..profiles import VenueProfile, write_profiles
 from ._app import build_app
 from ._clock import SimClock
 from ._faults import Faults
@@ -256,7 +256,9 @@ class Simulator:
         region or demo flag are left out), each with ``host`` set to ``base_url``: the
         file works with ``okx-earn --config`` and ``Fleet.from_profiles``, and
         ``okx_onchain_earn.profiles.read_profiles`` reads it back. Profiles are named
-        after the key labels (``main``, ``sub001``, ``main-key2``…).
+        after the key labels (``main``, ``sub001``, ``main-key2``…). The keys of the
+        other venues served follow (``venue = "bybit"``…), named ``bybit-1``,
+        ``bybit-2``… (``read_venue_profiles`` reads them).
 
         Raises:
             RuntimeError: The simulator never started (its port is not known).
@@ -268,7 +270,21 @@ class Simulator:
             for key in account.keys
             if key.demo is state.demo and key.region == state.region
         ]
-        return write_profiles(Path(path), keys, host=self.base_url, demo=state.demo)
+        others = [
+            VenueProfile(
+                name=f"{name}-{n}",
+                venue=name,
+                api_key=key.api_key,
+                secret_key=key.secret_key,
+                uid=key.uid,
+                host=self.base_url,
+            )
+            for name, venue in self.venues.items()
+            for n, key in enumerate(venue.keys, 1)
+        ]
+        return write_profiles(
+            Path(path), keys, host=self.base_url, demo=state.demo, others=others
+        )
 
     async def __aenter__(self) -> Simulator:
         return await self.start()
