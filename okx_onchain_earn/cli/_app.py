@@ -8,9 +8,11 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -22,12 +24,14 @@ from .. import __version__
 from ..client import OnchainEarnClient
 from ..config import ClientConfig
 from ..models import InvestData, OrderState
+from ..profiles import VENUES, ProfileError, read_profiles, read_venue_profiles
 from ..trading import new_tag
 from ._config import HOSTS, ConfigError, Profile, default_config_path, resolve_profile
 from ._errors import ExitCode, Failure, describe_failure
 from ._output import (
     ACK,
     ACTIVE,
+    EARN_ORDERS,
     HISTORY,
     OFFERS,
     Format,
@@ -35,6 +39,7 @@ from ._output import (
     Writer,
     ack_item,
     active_item,
+    earn_order_item,
     history_item,
     offer_item,
     open_writer,
@@ -507,6 +512,186 @@ def history(
                 )
 
     _execute(common, HISTORY, call)
+
+
+def _order_sources(
+    venue: str, profile: str | None, config: Path | None, timeout: float
+) -> tuple[list[Callable[[], Any]], str]:
+    """Makers of the readers ``orders`` reads, and where their keys came from.
+
+    OKX keys: the profiles file's OKX profiles, else (``--venue okx`` without a file)
+    the environment as every other command. Other venues: their profiles.
+    """
+    from ..venues import READERS
+
+    path = config if config is not None else default_config_path()
+    makers: list[Callable[[], Any]] = []
+    try:
+        okx = read_profiles(path) if path.exists() else {}
+        others = read_venue_profiles(path) if path.exists() else {}
+    except ProfileError as exc:
+        raise ConfigError(str(exc)) from None
+    if profile is not None:
+        known = {**okx, **others}
+        if profile not in known:
+            raise ConfigError(
+                f"no profile {profile!r} in {path} (profiles there:"
+                f" {', '.join(sorted(known)) or 'none'})"
+            )
+        okx = {k: v for k, v in okx.items() if k == profile}
+        others = {k: v for k, v in others.items() if k == profile}
+    if venue in ("okx", "all"):
+        if not okx and venue == "okx" and profile is None:
+            found = resolve_profile(config=config)
+            okx_keys = [(found.credentials, found.host, found.demo)]
+            source = found.source
+        else:
+            okx_keys = [
+                (p.credentials, p.host or HOSTS["www"], bool(p.demo)) for p in okx.values()
+            ]
+            source = str(path)
+        for creds, host, demo in okx_keys:
+            config_ = ClientConfig(base_url=host, demo=demo, timeout=timeout)
+            makers.append(partial(OnchainEarnClient, creds, config_))
+    else:
+        source = str(path)
+    for other in others.values():
+        if venue not in ("all", other.venue):
+            continue
+        reader = READERS.get(other.venue)
+        if reader is None:
+            raise ConfigError(f"profile {other.name!r}: this release has no {other.venue} reader")
+        makers.append(
+            partial(
+                reader,
+                api_key=other.api_key,
+                secret_key=other.secret_key,
+                uid=other.uid,
+                base_url=other.host,
+                timeout=timeout,
+            )
+        )
+    if not makers:
+        which = "any venue" if venue == "all" else venue
+        raise ConfigError(f"no profile of {which} in {path}: add one (see `okx-earn --help`)")
+    return makers, source
+
+
+@cli.command()
+@click.option(
+    "--venue",
+    type=click.Choice([*VENUES, "all"]),
+    default="all",
+    show_default=True,
+    help="Read this venue's profiles only (a profile's `venue` key; OKX when none).",
+)
+@click.option(
+    "--since",
+    metavar="DATE",
+    callback=_since,
+    help="Only orders created at or after this ISO date or date-time (UTC).",
+)
+@click.option(
+    "--until",
+    metavar="DATE",
+    callback=_until,
+    help="Only orders created at or before this ISO date (inclusive) or date-time.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=100,
+    show_default=True,
+    help="Show at most this many orders.",
+)
+@click.option("--all", "all_", is_flag=True, help="Every order; --limit is ignored.")
+@click.option(
+    "--profile",
+    "-p",
+    metavar="NAME",
+    help="Only this profile of the profiles file (default: every profile of --venue).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Profiles file (TOML). Default: {default_config_path()}",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(["table", "csv", "json", "jsonl"]),
+    default="table",
+    show_default=True,
+    help="Output format; csv, json and jsonl carry amounts as exact numbers.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=_DEFAULTS.timeout,
+    show_default=True,
+    help="Seconds to wait for each answer.",
+)
+def orders(
+    venue: str,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+    all_: bool,
+    profile: str | None,
+    config: Path | None,
+    fmt: Format,
+    timeout: float,
+) -> None:
+    """List earn orders across venues (OKX, HashKey, XT, Bybit), normalised.
+
+    Every profile of --venue is read at once, each paced on its own; rows come as
+    they arrive (one venue's in its own order), with the venue's own status beside
+    the normalised one. Profiles name their venue with `venue = "bybit"` (see the
+    docs' profiles section); OKX's On-chain earn orders are its active ones and its
+    history.
+    """
+    if since is not None and until is not None and since > until:
+        raise click.BadParameter(
+            f"--since ({since:%Y-%m-%d %H:%M:%S}) is after --until"
+            f" ({until:%Y-%m-%d %H:%M:%S}): nothing could match",
+            param_hint="'--since' / '--until'",
+        )
+    try:
+        makers, source = _order_sources(venue, profile, config, timeout)
+    except ConfigError as exc:
+        _fail_for(exc)
+    from ..venues import iter_earn_orders
+
+    wanted = None if all_ else limit
+    writer = open_writer(fmt, EARN_ORDERS, sys.stdout, width=terminal_width(sys.stdout))
+
+    async def run() -> None:
+        async with AsyncExitStack() as stack:
+            readers = [await stack.enter_async_context(make()) for make in makers]
+            shown = 0
+            batch: list[Any] = []
+            stream = iter_earn_orders(*readers, since=since, until=until)
+            async for order in stream:
+                batch.append(earn_order_item(order))
+                shown += 1
+                if len(batch) >= 100:
+                    writer.write(batch)
+                    batch = []
+                if wanted is not None and shown >= wanted:
+                    break
+            writer.write(batch)
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        writer.finish()
+        _interrupted(f" after {writer.count:,} {EARN_ORDERS.noun}.")
+    except Exception as exc:
+        if writer.count:
+            writer.finish()
+        _fail_for(exc, source=source)
+    writer.finish()
 
 
 @cli.command()

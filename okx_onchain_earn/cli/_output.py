@@ -34,11 +34,13 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from .._earn_order import EarnOrder
 from ..models import ActiveOrder, HistoryOrder, Offer, OrderAck, OrderState
 
 __all__ = [
     "ACK",
     "ACTIVE",
+    "EARN_ORDERS",
     "HISTORY",
     "OFFERS",
     "Amounts",
@@ -50,6 +52,7 @@ __all__ = [
     "Writer",
     "ack_item",
     "active_item",
+    "earn_order_item",
     "history_item",
     "offer_item",
     "open_writer",
@@ -159,6 +162,24 @@ HISTORY = Listing(
         Column("tag", "tag", "id", keep=5),
     ),
 )
+EARN_ORDERS = Listing(
+    "Earn orders",
+    "orders",
+    (
+        Column("venue", "venue", "id"),
+        Column("order_id", "order_id", "id"),
+        Column("ccy", "ccy", "id", table=False),
+        Column("kind", "kind", "text", keep=2),
+        Column("status", "status", "text", keep=1),
+        Column("amt", "amount", "amounts"),
+        Column("fee", "fee", "amounts", keep=6),
+        Column("product_id", "product", "id", keep=4),
+        Column("venue_status", "venue status", "text", keep=7),
+        Column("created_time", "created (UTC)", "time", keep=3),
+        Column("settled_time", "settled (UTC)", "time", keep=8),
+        Column("client_order_id", "client id", "id", keep=5),
+    ),
+)
 ACK = Listing(
     "Sent",
     "answers",
@@ -236,6 +257,25 @@ def history_item(order: HistoryOrder) -> Item:
         "purchased_time": order.purchased_time,
         "redeemed_time": order.redeemed_time,
         "tag": order.tag,
+    }
+
+
+def earn_order_item(order: EarnOrder) -> Item:
+    """One order of any venue, normalised."""
+    ccy = order.currency
+    return {
+        "venue": order.venue,
+        "order_id": order.order_id,
+        "ccy": ccy,
+        "kind": order.kind.value,
+        "status": order.status.value,
+        "amt": ((ccy, order.amount),),
+        "fee": ((ccy, order.fee),) if order.fee is not None else (),
+        "product_id": order.product_id,
+        "venue_status": order.venue_status or None,
+        "created_time": order.created_time,
+        "settled_time": order.settled_time,
+        "client_order_id": order.client_order_id,
     }
 
 

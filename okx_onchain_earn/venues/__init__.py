@@ -19,11 +19,16 @@ errors carry ``venue``, ``code``, ``msg`` and ``status``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
 from ._merge import iter_earn_orders
 
 __all__ = [
+    "READERS",
     "EarnOrder",
     "EarnOrderKind",
     "EarnOrderSource",
@@ -32,3 +37,6 @@ __all__ = [
     "VenueClient",
     "iter_earn_orders",
 ]
+
+#: The reader class of each venue, by the name ``EarnOrder.venue`` and profiles use.
+READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType({})
