@@ -326,6 +326,7 @@ class Transport:
         body: bytes = b"",
         *,
         timeout: float | None = None,
+        scope: str = "",
     ) -> list[T]:
         """Sends one request through the whole pipeline and returns ``data``.
 
@@ -335,6 +336,8 @@ class Transport:
             query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
             timeout: Seconds to wait for this call's answers, instead of the client's.
+            scope: For an endpoint limited per (user id, currency): the currency, whose
+                budget the request spends apart from the user id's other currencies.
         """
         with self.lifecycle.call():
             try:
@@ -348,6 +351,10 @@ class Transport:
                     endpoint=endpoint.name,
                     sent=False,
                 ) from exc
+            if scope and uid and endpoint.rule is RateRule.USER_ID_CURRENCY:
+                # The limiter's key is per user id; a currency's own budget is a key of
+                # its own, beside the user id's (``uid/ccy``).
+                uid = f"{uid}/{scope}"
             return await self._call(endpoint, decoder, query, body, uid, timeout)
 
     def limiter(self) -> RateLimiter | None:
