@@ -322,3 +322,53 @@ async def test_history_filters_are_sent_only_when_given() -> None:
             )
         assert len(page) == 3 and all(r.type is StakingRecordType.REDEEM for r in page)
         assert all(r.ord_id is None for r in page)  # SOL's records carry no order id
+
+
+# --- a fleet funding and buying at once ---------------------------------------------
+
+
+async def test_fleet_funding_and_buying_concurrently_draws_no_429() -> None:
+    from okx_onchain_earn import ClientConfig, Fleet
+
+    async with Simulator(accounts=12, history_orders=0) as sim:
+        start = {
+            a.uid: (a.balance("USDT") + trading(sim, "USDT", i), a.balance("ETH") + trading(sim, "ETH", i))
+            for i, a in enumerate(sim.state.accounts)
+        }
+
+        async def day(client: OnchainEarnClient) -> None:
+            (usdt,) = await client.funding.get_balances(ccy="USDT")
+            # Several transfers of each currency at once: OKX's budget is per
+            # (user id, currency), 2 a second, so they must be paced per currency.
+            await asyncio.gather(
+                *(
+                    client.funding.transfer(ccy=ccy, amt=1, from_account="trading", to_account="funding")
+                    for ccy in ("USDT", "ETH", "SOL")
+                    for _ in range(4)
+                )
+            )
+            await client.funding.top_up(ccy="USDT", amt=usdt.avail_bal + 500)
+            await asyncio.gather(
+                client.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(400))]),
+                client.purchase(product_id="4005", invest_data=[InvestData(ccy="USDT", amt=Decimal(100))]),
+                client.eth.purchase(amt=Decimal("0.5")),
+                client.eth.purchase(amt=Decimal("0.25")),
+                client.sol.purchase(amt=Decimal("2")),
+                *(client.funding.get_balances() for _ in range(8)),
+            )
+
+        config = ClientConfig(base_url=sim.base_url, timeout=10.0)
+        async with Fleet(sim.credentials, config) as fleet:
+            results = await fleet.map(day).collect()
+            for r in results:
+                r.unwrap()
+            assert fleet.stats().rate_limited == 0
+        assert sim.stats.total_refused == 0
+        transfers = sim.stats.by_endpoint()["funding_transfer"].accepted
+        assert transfers >= 12 * 12  # all of them went through, none refused
+        for i, a in enumerate(sim.state.accounts):
+            usdt0, eth0 = start[a.uid]
+            # Every unit moved is accounted for: transferred, then bought, never lost or doubled.
+            assert a.balance("USDT") + trading(sim, "USDT", i) == usdt0 - 500
+            assert a.balance("ETH") + trading(sim, "ETH", i) == eth0 - Decimal("0.75")
+            assert a.balance("BETH") == Decimal("0.75")
