@@ -88,10 +88,10 @@ _DAY_MS = 86_400_000
 
 #: Seeded trading balances: currency → (low, high) whole units.
 _TRADING_RANGES: dict[str, tuple[int, int]] = {
-    "USDT": (20_000, 200_000),
-    "ETH": (1, 20),
-    "SOL": (10, 300),
-    "DOT": (100, 2_000),
+    "USDT": (50_000, 500_000),
+    "ETH": (20, 200),
+    "SOL": (200, 2_000),
+    "DOT": (2_000, 20_000),
 }
 
 
