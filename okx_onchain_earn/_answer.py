@@ -65,7 +65,7 @@ def read_answer(endpoint: Endpoint, decoder: PageDecoder[T], raw: bytes, status:
         return _read_loosely(endpoint, decoder, raw, status, exc)
     code = env.code if isinstance(env.code, str) else str(env.code)
     if code == "0":
-        if endpoint.is_trade and not env.data:
+        if endpoint.is_trade and not env.data and not endpoint.empty_ack:
             _unreadable(endpoint, raw, status, "success without an order", None)
         return env.data
     raise error_for_code(code, env.msg, status=status, endpoint=endpoint.name, data=env.data)
@@ -94,7 +94,7 @@ def _read_loosely(
         data: list[T] = decoder.decode_data(env.data)
     except Exception as exc:
         _unreadable(endpoint, raw, status, f"unexpected data: {exc}", exc)
-    if endpoint.is_trade and not data:
+    if endpoint.is_trade and not data and not endpoint.empty_ack:
         _unreadable(endpoint, raw, status, "success without an order", None)
     return data
 

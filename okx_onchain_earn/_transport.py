@@ -353,6 +353,7 @@ class Transport:
         body: bytes = b"",
         *,
         timeout: float | None = None,
+        scope: str = "",
     ) -> list[T]:
         """Sends one OKX request through the whole pipeline and returns ``data``.
 
@@ -362,9 +363,16 @@ class Transport:
             query: Encoded query string (GET), see ``encode_query``.
             body: Exact JSON body bytes (POST).
             timeout: Seconds to wait for this call's answers, instead of the client's.
+            scope: For an endpoint limited per (user id, currency): the currency, whose
+                budget the request spends apart from the user id's other currencies.
         """
         return await self.exchange(
-            endpoint, partial(read_answer, endpoint, decoder), query, body, timeout=timeout
+            endpoint,
+            partial(read_answer, endpoint, decoder),
+            query,
+            body,
+            timeout=timeout,
+            scope=scope,
         )
 
     async def exchange(
@@ -375,11 +383,13 @@ class Transport:
         body: bytes = b"",
         *,
         timeout: float | None = None,
+        scope: str = "",
     ) -> R:
         """Sends one request through the whole pipeline; ``read`` makes its result.
 
         The venue-neutral form of ``call``: ``read(body, status)`` turns an answer's
         bytes into the result or raises the SDK's error (the venue's envelope).
+        ``scope`` is as for ``call``.
         """
         with self.lifecycle.call():
             try:
@@ -393,6 +403,10 @@ class Transport:
                     endpoint=endpoint.name,
                     sent=False,
                 ) from exc
+            if scope and uid and endpoint.rule is RateRule.USER_ID_CURRENCY:
+                # The limiter's key is per user id; a currency's own budget is a key of
+                # its own, beside the user id's (``uid/ccy``).
+                uid = f"{uid}/{scope}"
             return await self._call(endpoint, read, query, body, uid, timeout)
 
     def limiter(self) -> RateLimiter | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
+from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from .auth import Credentials
 from .config import ClientConfig, _seconds
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .errors import OrderOutcomeUnknownError
+from .funding import Funding
 from .models import (
     ActiveOrder,
     HistoryOrder,
@@ -30,6 +32,7 @@ from .models import (
     page_decoder,
 )
 from .pagination import OrderHistoryPager
+from .staking import EthStaking, SolStaking
 from .stats import ClientStats
 from .trading import Journal, TradeGuard, check_tag, new_tag
 
@@ -338,6 +341,23 @@ class OnchainEarnClient:
         """Learns the offset to OKX's clock now (done by itself on a 50102)."""
         with self._transport.lifecycle.call():
             return await self._transport.sync_clock()
+
+    # --- the rest of the earn family ---------------------------------------------
+
+    @cached_property
+    def funding(self) -> Funding:
+        """The funding account: balances, transfers, transfer state (see ``Funding``)."""
+        return Funding(self._transport, self._trades, self._config)
+
+    @cached_property
+    def eth(self) -> EthStaking:
+        """ETH staking: ETH for BETH (see ``EthStaking``)."""
+        return EthStaking(self._transport, self._trades, self._config)
+
+    @cached_property
+    def sol(self) -> SolStaking:
+        """SOL staking: SOL for OKSOL (see ``SolStaking``)."""
+        return SolStaking(self._transport, self._trades, self._config)
 
     # --- endpoints --------------------------------------------------------------
 

@@ -15,7 +15,11 @@ __all__ = [
     "CANCEL",
     "EARN_ENDPOINTS",
     "ENDPOINTS",
+    "ETH_ENDPOINTS",
     "Endpoint",
+    "FUNDING_BALANCES",
+    "FUNDING_ENDPOINTS",
+    "FUNDING_TRANSFER",
     "OFFERS",
     "ORDERS_ACTIVE",
     "ORDERS_HISTORY",
@@ -24,6 +28,8 @@ __all__ = [
     "Permission",
     "REDEEM",
     "RateRule",
+    "SOL_ENDPOINTS",
+    "TRANSFER_STATE",
 ]
 
 
@@ -41,6 +47,8 @@ class RateRule(enum.Enum):
     USER_ID = "user_id"
     IP = "ip"
     API_KEY = "api_key"
+    #: Per (user id, currency): each currency has its own budget (funds transfers).
+    USER_ID_CURRENCY = "user_id_currency"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,9 @@ class Endpoint:
         rule: What the limit is counted against.
         ip_budget: A second limit the same requests also spend, counted per client
             IP across every account (Bybit's 600 requests per 5 s), or ``None``.
+        empty_ack: True for a trade whose success OKX answers with an empty ``data``
+            (ETH and SOL staking purchases and redemptions): no row is not an unreadable
+            answer there.
     """
 
     name: str
@@ -67,10 +78,11 @@ class Endpoint:
     window: float = 1.0
     rule: RateRule = RateRule.USER_ID
     ip_budget: Endpoint | None = None
+    empty_ack: bool = False
 
     @property
     def is_trade(self) -> bool:
-        """True for endpoints that move funds (purchase, redeem, cancel)."""
+        """True for endpoints that move funds (purchase, redeem, cancel, transfer)."""
         return self.permission is Permission.TRADE
 
     @property
@@ -104,7 +116,52 @@ EARN_ENDPOINTS: tuple[Endpoint, ...] = (
     ORDERS_HISTORY,
 )
 
+_ASSET = "/api/v5/asset"
+_READ, _TRADE, _PUBLIC = Permission.READ, Permission.TRADE, Permission.PUBLIC
+
+FUNDING_BALANCES = Endpoint("funding_balances", "GET", f"{_ASSET}/balances", _READ, 6)
+FUNDING_TRANSFER = Endpoint(
+    "funding_transfer", "POST", f"{_ASSET}/transfer", _TRADE, 2, rule=RateRule.USER_ID_CURRENCY
+)
+TRANSFER_STATE = Endpoint("transfer_state", "GET", f"{_ASSET}/transfer-state", _READ, 10)
+
+
+def _staking(coin: str, *, cancel: bool) -> tuple[Endpoint, ...]:
+    """The rows of ETH or SOL staking (``coin`` is ``eth`` or ``sol``), in doc order."""
+    base = f"{_EARN}/{coin}"
+    rows = [
+        Endpoint(f"{coin}_product_info", "GET", f"{base}/product-info", _READ, 3),
+        Endpoint(f"{coin}_purchase", "POST", f"{base}/purchase", _TRADE, 2, empty_ack=True),
+        Endpoint(f"{coin}_redeem", "POST", f"{base}/redeem", _TRADE, 2, empty_ack=True),
+    ]
+    if cancel:
+        rows.append(Endpoint(f"{coin}_cancel_redeem", "POST", f"{base}/cancel-redeem", _TRADE, 2))
+    rows += [
+        Endpoint(f"{coin}_balance", "GET", f"{base}/balance", _READ, 6),
+        Endpoint(
+            f"{coin}_purchase_redeem_history", "GET", f"{base}/purchase-redeem-history", _READ, 6
+        ),
+        Endpoint(f"{coin}_apy_history", "GET", f"{base}/apy-history", _PUBLIC, 6, rule=RateRule.IP),
+    ]
+    return tuple(rows)
+
+
+#: Funding account: balances, transfers between funding and trading, transfer state.
+FUNDING_ENDPOINTS: tuple[Endpoint, ...] = (FUNDING_BALANCES, FUNDING_TRANSFER, TRANSFER_STATE)
+#: ETH staking (``…/staking-defi/eth/*``), in documentation order.
+ETH_ENDPOINTS: tuple[Endpoint, ...] = _staking("eth", cancel=True)
+#: SOL staking (``…/staking-defi/sol/*``): as ETH, without cancel-redeem.
+SOL_ENDPOINTS: tuple[Endpoint, ...] = _staking("sol", cancel=False)
+
 #: Every endpoint the SDK calls, by name.
 ENDPOINTS: dict[str, Endpoint] = {
-    ep.name: ep for ep in (*EARN_ENDPOINTS, ACCOUNT_CONFIG, PUBLIC_TIME)
+    ep.name: ep
+    for ep in (
+        *EARN_ENDPOINTS,
+        ACCOUNT_CONFIG,
+        PUBLIC_TIME,
+        *FUNDING_ENDPOINTS,
+        *ETH_ENDPOINTS,
+        *SOL_ENDPOINTS,
+    )
 }

@@ -8,6 +8,7 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
     │   ├── OkxTimeoutError                no answer in time
     │   └── ResponseDecodeError            an answer came back that cannot be read
     ├── OrderOutcomeUnknownError           a trade was sent; whether it executed is unknown
+    ├── TransferFailedError                a transfer's state, looked up, is "failed"
     ├── PaginationError                    a history page made no progress past the cursor
     ├── ClientClosedError                  the client was closed: no new calls
     ├── RateLimiterUnavailable             the shared (Redis) limiter cannot be reached
@@ -19,9 +20,10 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
         ├── RateLimitError                 50011, 50061, 58102, 50040
         ├── ServiceUnavailableError        50001, 50013, 50026, 50046, 51739 (retryable)
         ├── RequestTimeoutError            50004: OKX timed out, outcome unknown
-        ├── InvalidRequestError            50000, 50002, 50006, 50014-50016, 50024, 50025, 51000
+        ├── InvalidRequestError            50000, 50002, 50006, 50014-50016, 50024, 50025, 51000,
+        │                                  58114, 58123, 58129 (transfer parameters)
         └── FinanceError                   517xx: On-chain earn business errors
-            ├── InsufficientBalanceError   51736
+            ├── InsufficientBalanceError   51736; 58116, 58350 (transfers)
             ├── BelowMinimumError          51727
             ├── AboveMaximumError          51728
             ├── SoldOutError               51730, 51731
@@ -55,6 +57,7 @@ __all__ = [
     "ServiceUnavailableError",
     "SoldOutError",
     "TimestampError",
+    "TransferFailedError",
     "WrongHostError",
     "error_for_code",
     "surely_not_executed",
@@ -144,6 +147,21 @@ class OrderOutcomeUnknownError(OkxError):
         self.tag = tag
         self.ord_id = ord_id
         self.checked = checked
+
+
+class TransferFailedError(OkxError):
+    """A transfer whose answer was lost turned out, looked up by its ``client_id``, to
+    have failed: no funds moved.
+
+    Attributes:
+        client_id: The transfer's client id.
+        trans_id: OKX's transfer id.
+    """
+
+    def __init__(self, message: str, *, client_id: str, trans_id: str = "") -> None:
+        super().__init__(message)
+        self.client_id = client_id
+        self.trans_id = trans_id
 
 
 class PaginationError(OkxError):
@@ -270,7 +288,8 @@ class FinanceError(OkxAPIError):
 
 
 class InsufficientBalanceError(FinanceError):
-    """The funding account balance is too low (51736)."""
+    """The funding account balance is too low (51736), or a transfer exceeds what the
+    source account has available (58116, 58350)."""
 
 
 class BelowMinimumError(FinanceError):
@@ -307,6 +326,8 @@ ERROR_CODES: dict[str, type[OkxAPIError]] = {
     **_codes(ServiceUnavailableError, 50001, 50013, 50026, 50046, 51739),
     **_codes(RequestTimeoutError, 50004),
     **_codes(InvalidRequestError, 50000, 50002, 50006, range(50014, 50017), 50024, 50025, 51000),
+    **_codes(InvalidRequestError, 58114, 58123, 58129),
+    **_codes(InsufficientBalanceError, 58116, 58350),
     **_codes(FinanceError, 51732, 51733, 51734, 51735, 51737, 51738),
     **_codes(InsufficientBalanceError, 51736),
     **_codes(BelowMinimumError, 51727),

@@ -49,7 +49,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeVar
 
 import aiohttp
 
@@ -61,6 +61,7 @@ from .errors import (
     OkxTransportError,
     OrderOutcomeUnknownError,
     RateLimiterUnavailable,
+    TransferFailedError,
     surely_not_executed,
 )
 from .models import ActiveOrder, HistoryOrder, OrderAck, OrderState
@@ -93,7 +94,16 @@ class OrderLookup(Protocol):
         """The newest page of completed orders."""
         ...
 
-__all__ = ["Journal", "OrderLookup", "TradeEvent", "check_tag", "check_tag_prefix", "new_tag"]
+__all__ = [
+    "Journal",
+    "Look",
+    "LookStop",
+    "OrderLookup",
+    "TradeEvent",
+    "check_tag",
+    "check_tag_prefix",
+    "new_tag",
+]
 
 log = logging.getLogger("okx_onchain_earn")
 
@@ -107,6 +117,20 @@ _Verdict = Literal["done", "wait", "no"]
 
 _S = OrderState
 
+A = TypeVar("A")
+
+
+class LookStop(Exception):
+    """Raised by a ``Look`` when what it saw shows that looking again cannot confirm
+    the trade (the record moved in a way the trade does not cause, or is ambiguous).
+    The message says why; the trade's outcome is then reported unknown at once."""
+
+
+#: One look for a trade whose outcome is unknown: the trade's result when the look shows
+#: it took effect, ``None`` to look again after ``reconcile_interval``. It appends what it
+#: read to the list it is given (the error's ``checked``) and may raise ``LookStop``.
+Look = Callable[[list[str]], Awaitable[A | None]]
+
 
 @dataclass(frozen=True, slots=True)
 class TradeEvent:
@@ -115,11 +139,12 @@ class TradeEvent:
     Attributes:
         trade_id: Links an intent to its outcome (unique per trade call).
         phase: ``"intent"`` before sending, ``"outcome"`` after.
-        endpoint: ``"purchase"``, ``"redeem"`` or ``"cancel"``.
+        endpoint: The trade endpoint's name: ``"purchase"``, ``"redeem"``, ``"cancel"``,
+            ``"funding_transfer"``, ``"eth_purchase"``…
         uid_hint: The credentials' user id if known (never a secret).
         request: The request body fields (ids, amounts as strings, tag).
-        tag: The purchase tag (purchases only).
-        ord_id: The order id, when known.
+        tag: The purchase tag (purchases), or the transfer's ``clientId`` (transfers).
+        ord_id: The order id (the transfer id for transfers), when known.
         outcome: For outcomes: ``ok``, ``reconciled`` (unknown at first, then found),
             ``error`` (OKX refused it, or it never left: nothing executed),
             ``unknown`` (it may have executed; still unknown after reconciling) or
@@ -265,6 +290,10 @@ def _ack_of(ord_id: str, tag: str | None) -> OrderAck:
     return OrderAck(ord_id=ord_id, tag=tag or None)
 
 
+def _order_id(ack: OrderAck) -> str | None:
+    return ack.ord_id
+
+
 class TradeGuard:
     """Sends trades for one client with tags, reconciliation and the journal."""
 
@@ -311,25 +340,97 @@ class TradeGuard:
         """
         with self._life.trade():
             before = None if endpoint == "purchase" else await self._state_before(ord_id)
+            # A purchase found by its tag must not predate the send: a reused tag would
+            # otherwise pass an old order off as this one. The margin covers the local
+            # clock's error against OKX's (OKX refuses requests over 30 s off).
+            not_before = datetime.fromtimestamp(
+                time.time() + self._client.clock_offset - _TAG_REUSE_MARGIN, UTC
+            )
+
+            def reconcile(first: OrderOutcomeUnknownError) -> Awaitable[OrderAck]:
+                return self._reconcile(
+                    endpoint,
+                    first,
+                    tag=tag,
+                    ord_id=ord_id,
+                    product_id=product_id,
+                    before=before,
+                    not_before=not_before,
+                    ccys=_currencies(request),
+                )
+
             return await self._run(
-                endpoint, request, send, tag=tag, ord_id=ord_id, product_id=product_id,
-                before=before,
+                endpoint,
+                request,
+                send,
+                reconcile,
+                _order_id,
+                tag=tag,
+                ord_id=ord_id,
+                prior=None if before is None else before.state,
+            )
+
+    async def run_looking(
+        self,
+        endpoint: str,
+        request: dict[str, object],
+        send: Callable[[], Awaitable[A]],
+        look: Look[A],
+        ident: Callable[[A], str | None],
+        *,
+        what: str,
+        tag: str | None = None,
+        ord_id: str | None = None,
+        checked: tuple[str, ...] = (),
+    ) -> A:
+        """Journals, sends, and on an unknown outcome looks for one trade with ``look``.
+
+        The same rules as ``run`` (never re-sent; only OKX's refusal or a request that
+        never left is an error meaning nothing executed), for trades other than On-chain
+        earn's: funds transfers (looked up by ``clientId``), ETH and SOL staking (looked
+        up in their purchase/redeem history).
+
+        Args:
+            endpoint: The trade endpoint's name (journal, errors).
+            request: The request body fields (journal).
+            send: Sends the trade once and returns its result.
+            look: One look for the trade (see ``Look``), repeated until it finds the
+                trade, raises ``LookStop``, or ``reconcile_timeout`` passes.
+            ident: The id the journal's outcome carries, from a result.
+            what: What is looked for, for messages (``"transfer with clientId 'x'"``).
+            tag: The journal's ``tag`` (a transfer's client id).
+            ord_id: The journal's ``ord_id``, if known before sending.
+            checked: Notes made before sending (what a look compares with).
+
+        Raises:
+            ClientClosedError: The client is closing: nothing was sent.
+            OrderOutcomeUnknownError: The trade may have executed and was not found.
+        """
+        with self._life.trade():
+
+            def reconcile(first: OrderOutcomeUnknownError) -> Awaitable[A]:
+                return self._look(
+                    endpoint, first, look, what=what, tag=tag, ord_id=ord_id, checked=[*checked]
+                )
+
+            return await self._run(
+                endpoint, request, send, reconcile, ident, tag=tag, ord_id=ord_id, prior=None
             )
 
     async def _run(
         self,
         endpoint: str,
         request: dict[str, object],
-        send: Callable[[], Awaitable[OrderAck]],
+        send: Callable[[], Awaitable[A]],
+        reconcile: Callable[[OrderOutcomeUnknownError], Awaitable[A]],
+        ident: Callable[[A], str | None],
         *,
         tag: str | None,
         ord_id: str | None,
-        product_id: str | None,
-        before: _Before | None,
-    ) -> OrderAck:
+        prior: OrderState | None,
+    ) -> A:
         trade_id = secrets.token_hex(8)
         uid = self._client.credentials.uid
-        prior = None if before is None else before.state
 
         async def note(
             outcome: Outcome, *, oid: str | None = ord_id, err: str | None = None
@@ -351,12 +452,6 @@ class TradeGuard:
                     trade_id, "intent", endpoint, request, tag, ord_id, uid, prior_state=prior
                 )
             )
-        # A purchase found by its tag must not predate the send: a reused tag would
-        # otherwise pass an old order off as this one. The margin covers the local
-        # clock's error against OKX's (OKX refuses requests over 30 s off).
-        not_before = datetime.fromtimestamp(
-            time.time() + self._client.clock_offset - _TAG_REUSE_MARGIN, UTC
-        )
         try:
             ack = await send()
         except BaseException as exc:
@@ -375,25 +470,19 @@ class TradeGuard:
                 else _unknown(endpoint, exc, tag, ord_id)
             )
             try:
-                ack = await self._reconcile(
-                    endpoint,
-                    first,
-                    tag=tag,
-                    ord_id=ord_id,
-                    product_id=product_id,
-                    before=before,
-                    not_before=not_before,
-                    ccys=_currencies(request),
-                )
+                ack = await reconcile(first)
             except OrderOutcomeUnknownError as still:
                 await note("unknown", err=str(still))
                 raise
             except asyncio.CancelledError:
                 await note("cancelled", err="cancelled while reconciling; outcome unknown")
                 raise
-            await note("reconciled", oid=ack.ord_id)
+            except Exception as failed:  # the look found the trade refused (not executed)
+                await note("error", err=str(failed))
+                raise
+            await note("reconciled", oid=ident(ack))
             return ack
-        await note("ok", oid=ack.ord_id)
+        await note("ok", oid=ident(ack))
         return ack
 
     async def _state_before(self, ord_id: str | None) -> _Before:
@@ -426,9 +515,40 @@ class TradeGuard:
         not_before: datetime,
         ccys: frozenset[str] | None,
     ) -> OrderAck:
-        checked: list[str] = [] if before is None else [before.note]
-        deadline = time.monotonic() + self._timeout
         what = f"tag {tag!r}" if endpoint == "purchase" else f"order {ord_id!r}"
+
+        async def look(checked: list[str]) -> OrderAck | None:
+            if endpoint == "purchase":
+                assert tag is not None
+                order = await self.find_by_tag(
+                    tag, product_id=product_id, checked=checked, not_before=not_before, ccys=ccys
+                )
+                return None if order is None else _ack_of(order.ord_id, tag)
+            assert ord_id is not None
+            assert before is not None
+            found, verdict, now = await self._check_order(endpoint, ord_id, before, checked)
+            if verdict == "no":
+                raise LookStop(_no_effect(endpoint, ord_id, before, now))
+            return found
+
+        checked: list[str] = [] if before is None else [before.note]
+        return await self._look(
+            endpoint, unknown, look, what=what, tag=tag, ord_id=ord_id, checked=checked
+        )
+
+    async def _look(
+        self,
+        endpoint: str,
+        unknown: OrderOutcomeUnknownError,
+        look: Look[A],
+        *,
+        what: str,
+        tag: str | None,
+        ord_id: str | None,
+        checked: list[str],
+    ) -> A:
+        """Looks for a trade whose outcome is unknown until found or the deadline."""
+        deadline = time.monotonic() + self._timeout
         log.warning("%s outcome unknown (%s); reconciling", endpoint, unknown)
 
         def still_unknown(why: str) -> OrderOutcomeUnknownError:
@@ -445,28 +565,11 @@ class TradeGuard:
         looks = 0
         while True:
             looks += 1
-            found: OrderAck | None = None
-            stop: str | None = None  # why looking again cannot help
+            found: A | None = None
             try:
-                if endpoint == "purchase":
-                    assert tag is not None
-                    order = await self.find_by_tag(
-                        tag,
-                        product_id=product_id,
-                        checked=checked,
-                        not_before=not_before,
-                        ccys=ccys,
-                    )
-                    if order is not None:
-                        found = _ack_of(order.ord_id, tag)
-                else:
-                    assert ord_id is not None
-                    assert before is not None
-                    found, verdict, now = await self._check_order(
-                        endpoint, ord_id, before, checked
-                    )
-                    if verdict == "no":
-                        stop = _no_effect(endpoint, ord_id, before, now)
+                found = await look(checked)
+            except LookStop as stop:  # looking again cannot help
+                raise still_unknown(str(stop)) from None
             except ClientClosedError as exc:
                 checked.append(f"check failed: {exc}")
                 raise still_unknown(f"outcome unknown: the client closed while checking {what}")
@@ -474,13 +577,13 @@ class TradeGuard:
                 # No permit for a look now means none for the next one either.
                 checked.append(f"check failed: {exc}")
                 raise still_unknown(f"outcome unknown: no permit to check {what}") from exc
+            except TransferFailedError:
+                raise  # the trade's outcome is known: it did not execute
             except Exception as exc:  # any failed look leaves the outcome unknown, not worse
                 checked.append(f"check failed: {type(exc).__name__}: {exc}")
             if found is not None:
-                log.info("%s reconciled: order %s", endpoint, found.ord_id)
+                log.info("%s reconciled: %s", endpoint, what)
                 return found
-            if stop is not None:
-                raise still_unknown(stop)
             if time.monotonic() + self._interval > deadline:
                 raise still_unknown(
                     f"outcome still unknown after checking {what} for {self._timeout:g} s"

@@ -53,6 +53,9 @@ async def test_run_demo_pages_trades_and_is_never_refused() -> None:
     assert 0 < report.history_rate.maximum <= ORDERS_HISTORY.limit
     assert all(isinstance(v, Decimal) and v > 0 for v in report.earnings.values())
     assert report.invested
+    # Purchases are funded by transfers from trading to funding first.
+    assert report.transfers > 0 and report.requests_by_endpoint["funding_transfer"] >= report.transfers
+    assert set(report.transferred) <= {"USDT", "DOT", "ETH", "SOL"} and report.transferred
     assert not report.cut_short
     assert report.elapsed < 3 + 3
     # Progress: a snapshot during the day and a final one with the totals.

@@ -207,9 +207,10 @@ def _cli_sections() -> dict[str, set[str]]:
     sections: dict[str, set[str]] = {}
     current = "*"
     for line in text.splitlines():
-        heading = re.match(r"^## `okx-earn (\w+)`", line)
+        heading = re.match(r"^## `okx-earn ([\w-]+)`", line)
         if heading:
             current = heading.group(1)
+            sections.setdefault(current, set())  # a command group may have no options
         elif line.startswith("## "):
             current = "*" if line.startswith("## Options of every") else ""
         elif line.startswith("| `-") and current:

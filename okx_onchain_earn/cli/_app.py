@@ -28,6 +28,8 @@ from ..profiles import VENUES, ProfileError, read_profiles, read_venue_profiles
 from ..trading import new_tag
 from ._config import HOSTS, ConfigError, Profile, default_config_path, resolve_profile
 from ._errors import ExitCode, Failure, describe_failure
+from ._family import Kit as FamilyKit
+from ._family import register as register_family
 from ._output import (
     ACK,
     ACTIVE,
@@ -950,3 +952,17 @@ def demo(
     else:
         print_report(report, sys.stdout)
     sys.exit(int(ExitCode.OK if report.ok else ExitCode.DEMO_FAILED))
+
+
+# --- funding, ETH and SOL staking (cli/_family.py) -----------------------------------
+
+register_family(
+    cli,
+    FamilyKit(
+        execute=_execute,
+        api_options=_api_options,
+        trade_options=_trade_options,
+        amount=_amount,
+        upper=_upper,
+    ),
+)

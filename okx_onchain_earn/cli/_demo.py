@@ -8,7 +8,9 @@ a ``Simulator``; ``Fleet.map`` runs every account's day. Per account, concurrent
   realized earnings per currency;
 * **treasury rounds** until the time budget: refresh offers; put idle balances into
   the best-APY purchasable product of each currency (within min/max and balance,
-  tagged); list active orders; redeem some earning orders (fixed terms early, which
+  tagged), each purchase of a currency the treasury keeps a float of in its trading
+  account funded first by a transfer of its amount from trading to funding (OKX buys
+  only with funding money); list active orders; redeem some earning orders (fixed terms early, which
   some products refuse), cancel some pending purchases and redemptions; poll the
   history forward from the backfill's newest order for orders completed since.
 
@@ -74,7 +76,12 @@ EXPECTED_ERRORS: dict[tuple[str, str], str] = {
     ("purchase", "51736"): "the balance changed since the offers were read",
     ("purchase", "51730"): "the product sold out since the offers were read",
     ("purchase", "51731"): "the product was suspended since the offers were read",
+    ("funding_transfer", "58116"): "the trading account's float of the currency ran out"
+    " (the purchase then spends what the funding account holds)",
 }
+#: Currencies the treasury keeps a float of in its trading account (those the
+#: simulator seeds there): their purchases are funded by a transfer first.
+TRADING_FLOAT = frozenset({"USDT", "DOT", "ETH", "SOL"})
 #: Longest the simulator may make account books before the loop serves requests again.
 _OPENING_SLICE = 0.02
 _CENT = Decimal("0.01")
@@ -207,6 +214,8 @@ class DemoReport:
         other_errors: Other OKX or transport errors, most frequent first.
         invested: Amounts purchased, per currency.
         earnings: Realized earnings of the orders paged, per currency.
+        transfers: Transfers from trading to funding accepted (each funds a purchase).
+        transferred: Amounts transferred from trading to funding, per currency.
     """
 
     accounts: int
@@ -239,6 +248,8 @@ class DemoReport:
     other_errors: list[DemoError] = field(default_factory=list)
     invested: dict[str, Decimal] = field(default_factory=dict)
     earnings: dict[str, Decimal] = field(default_factory=dict)
+    transfers: int = 0
+    transferred: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -396,6 +407,8 @@ class _Tally:
         self.messages: dict[tuple[str, str, str], str] = {}
         self.invested: dict[str, Decimal] = {}
         self.earnings: dict[str, Decimal] = {}
+        self.transfers = 0
+        self.transferred: dict[str, Decimal] = {}
 
     def error(self, exc: OkxError) -> None:
         """Counts an error by (endpoint, code, class), keeping OKX's first message."""
@@ -603,6 +616,8 @@ class _Account:
         """Buys ``amt`` of ``offer``, tagged: the client looks an unknown outcome up by
         the tag (and the journal counts it) instead of re-sending."""
         self.tags += 1
+        if offer.ccy in TRADING_FLOAT:
+            await self.fund(offer.ccy, amt)
         call = self.client.purchase(
             product_id=offer.product_id,
             invest_data=[InvestData(ccy=offer.ccy, amt=amt)],
@@ -613,6 +628,21 @@ class _Account:
             tally = self.tally
             tally.purchases += 1
             tally.invested[offer.ccy] = tally.invested.get(offer.ccy, _ZERO) + amt
+
+    async def fund(self, ccy: str, amt: Decimal) -> None:
+        """Moves ``amt`` from the trading account to the funding account, with a client
+        id: an unknown outcome is looked up by it, never re-sent."""
+        call = self.client.funding.transfer(
+            ccy=ccy,
+            amt=amt,
+            from_account="trading",
+            to_account="funding",
+            client_id=f"d{self.index}f{self.tags}",
+        )
+        if await self.trade(call):
+            tally = self.tally
+            tally.transfers += 1
+            tally.transferred[ccy] = tally.transferred.get(ccy, _ZERO) + amt
 
     async def manage(self, active: list[ActiveOrder]) -> None:
         """Redeems some earning orders and cancels some pending purchases or redemptions."""
@@ -639,7 +669,7 @@ class _Account:
                     tally.cancels += 1
 
     async def trade(self, call: Awaitable[object]) -> bool:
-        """Runs a purchase, redeem or cancel; True when OKX accepted it."""
+        """Runs a purchase, redeem, cancel or transfer; True when OKX accepted it."""
         try:
             return await self.guard(call) is not None
         except OrderOutcomeUnknownError:
@@ -857,3 +887,5 @@ def _fill(
     report.other_errors = tally.errors(tally.other_errors)
     report.invested = dict(sorted(tally.invested.items()))
     report.earnings = dict(sorted(tally.earnings.items()))
+    report.transfers = tally.transfers
+    report.transferred = dict(sorted(tally.transferred.items()))

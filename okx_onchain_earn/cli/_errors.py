@@ -89,7 +89,12 @@ def _outcome_unknown(exc: OrderOutcomeUnknownError, tag: str | None) -> Failure:
     action = exc.endpoint or "trade"
     first = _first_error(exc)
     why = f" ({first})" if first else ""
-    if tag:
+    coin = action.split("_", 1)[0]
+    if action == "funding_transfer" and tag:
+        look = f"`okx-earn transfer-state --client-id {tag}`"
+    elif coin in ("eth", "sol"):
+        look = f"`okx-earn {coin} history`"
+    elif tag:
         look = f"`okx-earn active --tag {tag}` (then `okx-earn history --tag {tag}`)"
     elif exc.ord_id:
         look = f"order {exc.ord_id}'s state with `okx-earn active` (and `okx-earn history`)"

@@ -238,10 +238,11 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
     )
     day.add_row("accounts fully paged", f"{report.backfilled}/{report.accounts}")
     day.add_row("purchases", f"{report.purchases:,}")
+    day.add_row("transfers trading → funding", f"{report.transfers:,}")
     day.add_row("redeems", f"{report.redeems:,}")
     day.add_row("cancels", f"{report.cancels:,}")
     if report.reconciled or report.outcome_unknown:
-        day.add_row("unknown outcomes found by tag", str(report.reconciled))
+        day.add_row("unknown outcomes found (tag, client id)", str(report.reconciled))
         day.add_row("outcomes still unknown", str(report.outcome_unknown))
     day.add_row("finance errors", f"{sum(e.count for e in report.finance_errors):,}")
     if report.other_errors:

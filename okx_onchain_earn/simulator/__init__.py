@@ -11,6 +11,10 @@ Orders live in simulated time (``SimClock``): purchase → pending ``8`` → on
 chain ``9`` → earning ``1`` → redeeming ``2`` → completed ``3`` in the history, with
 earnings accrued from the APY. ``Faults`` injects latency, dropped connections,
 5xx answers, 50011 bursts, 50004 after acting, slow answers and clock skew.
+The funding account (balances, transfers between trading and funding, transfer
+state) and ETH and SOL staking are served too, with balances that move together
+(``sim.state.family(account)`` holds an account's trading balances, transfers and
+staking records; see ``_family``).
 ``Network`` (``Simulator(latency=0.05, jitter=0.02, spike=0.02)``) delays every request
 out and back, as the way to OKX would, so pacing can be tried beyond loopback.
 

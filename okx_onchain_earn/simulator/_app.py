@@ -29,6 +29,8 @@ from ..endpoints import ENDPOINTS, Endpoint, RateRule
 from ._accounts import Account, ApiKey
 from ._catalogue import Product
 from ._clock import SimClock
+from ._family import ACTIONS as FAMILY_ACTIONS
+from ._family import ccy_of_body
 from ._faults import FaultKind, Faults
 from ._limits import RateLimits
 from ._orders import SimError, param_error, param_missing
@@ -385,6 +387,8 @@ _ACTIONS: dict[str, Callable[..., bytes]] = {
     "orders_history": _orders_history,
     "account_config": _account_config,
     "public_time": _public_time,
+    # Funding account, ETH and SOL staking (``_family``).
+    **FAMILY_ACTIONS,
 }
 
 
@@ -408,6 +412,7 @@ def _make_handler(
     is_post = endpoint.method == "POST"
     private = endpoint.is_private
     by_ip = endpoint.rule is RateRule.IP
+    per_ccy = endpoint.rule is RateRule.USER_ID_CURRENCY
     name = endpoint.name
     limits = sim.limits
     faults = sim.faults
@@ -427,6 +432,8 @@ def _make_handler(
                 return _response(error_body(e.code, e.msg), e.status)
             account = accounts(key.uid)
         who = (request.remote or "unknown") if by_ip or key is None else key.uid
+        if per_ccy and key is not None:
+            who = f"{key.uid}/{ccy_of_body(body)}"  # OKX: per (user id, currency)
         if limits.would_refuse(who, endpoint, arrived):
             return _response(_RATE_LIMITED, 429)
         fault = faults.pick(name) if faults.armed else None

@@ -17,6 +17,7 @@ from . import _orders
 from ._accounts import PERMISSIONS, Account, ApiKey
 from ._catalogue import default_products
 from ._clock import SimClock
+from ._family import FamilyBook, new_family_book
 from ._generate import HISTORY_BASE, generate_book, id_block, new_key, new_uids
 from ._history import HistoryRecord
 from ._orders import Book, Order, Timing
@@ -84,6 +85,8 @@ class SimState:
         self._block = id_block(history_orders)
         self._next_id = HISTORY_BASE + accounts * self._block + 1
         self._key_rng = random.Random(f"okx-sim/{seed}/keys")
+        # Trading balances, transfers and staking, per user id (made on first use).
+        self._families: dict[str, FamilyBook] = {}
 
         rng = random.Random(seed)
         uids = new_uids(rng, accounts)
@@ -163,6 +166,16 @@ class SimState:
             end_ms=self._seed_ms,
             timing=self.timing,
         )
+
+    def family(self, account: Account) -> FamilyBook:
+        """The account's trading balances, transfers and ETH/SOL staking records
+        (made on first use, from the seed; see ``_family``)."""
+        book = self._families.get(account.uid)
+        if book is None:
+            book = self._families[account.uid] = new_family_book(
+                self.seed, account.index, self._seed_ms, self.new_ord_id
+            )
+        return book
 
     # --- order life ----------------------------------------------------------------
 
