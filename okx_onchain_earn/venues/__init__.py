@@ -22,6 +22,7 @@ from __future__ import annotations
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
 from ._merge import iter_earn_orders
+from ._xt import XtEarn, XtEarnOrder, XtOrderPage, XtOrderStatus, XtOrderType, decode_xt_page
 
 __all__ = [
     "EarnOrder",
@@ -31,4 +32,10 @@ __all__ = [
     "NativeOrder",
     "VenueClient",
     "iter_earn_orders",
+    "XtEarn",
+    "XtEarnOrder",
+    "XtOrderPage",
+    "XtOrderStatus",
+    "XtOrderType",
+    "decode_xt_page",
 ]
