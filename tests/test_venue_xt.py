@@ -197,7 +197,7 @@ async def test_no_filter_sends_no_query(mocked: RecordingResponses) -> None:
         ({"page": 0}, "page"),
         ({"size": 101}, "size"),
         ({"size": 0}, "size"),
-        ({"start_time": datetime(2024, 1, 1)}, "timezone-aware"),  # noqa: DTZ001
+        ({"start_time": datetime(2024, 1, 1)}, "timezone-aware"),
         (
             {
                 "start_time": datetime(2024, 2, 1, tzinfo=UTC),
