@@ -512,3 +512,15 @@ async def test_bounds_are_widened_by_one_ms_and_applied_here(mocked: RecordingRe
     assert url.query["startTime"] == "1699999999999"
     assert url.query["endTime"] == "1700000002001"
     assert XT_ORDERS.path == url.path
+
+
+def test_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "venues" / "xt.md").read_text()
+    (block,) = [b for b in re.findall(r"^```python\n(.*?)^```", text, re.S | re.M) if "main" in b]
+    exec(block, {"__name__": "docs"})
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "5 True"
+    assert lines[1] == "250 250"
+    assert lines[2].startswith("xt ")
