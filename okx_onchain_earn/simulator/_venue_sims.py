@@ -6,8 +6,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from ._venue_base import VenueSim
+from ._xt import XtSim
 
 __all__ = ["VENUE_SIMS"]
 
 #: Name → simulated venue, as ``Simulator(venues=[...])`` takes them.
-VENUE_SIMS: Mapping[str, type[VenueSim]] = MappingProxyType({})
+VENUE_SIMS: Mapping[str, type[VenueSim]] = MappingProxyType({"xt": XtSim})

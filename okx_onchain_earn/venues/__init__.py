@@ -26,6 +26,7 @@ from typing import Any
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
 from ._merge import iter_earn_orders
+from ._xt import XtEarn, XtEarnOrder, XtOrderPage, XtOrderStatus, XtOrderType, decode_xt_page
 
 __all__ = [
     "READERS",
@@ -36,6 +37,12 @@ __all__ = [
     "NativeOrder",
     "VenueClient",
     "iter_earn_orders",
+    "XtEarn",
+    "XtEarnOrder",
+    "XtOrderPage",
+    "XtOrderStatus",
+    "XtOrderType",
+    "decode_xt_page",
 ]
 
 #: The reader class of each venue, by the name ``EarnOrder.venue`` and profiles use.
