@@ -79,7 +79,9 @@ class Fault:
 def _endpoint_name(endpoint: str | Endpoint | None) -> str | None:
     if endpoint is None:
         return None
-    name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+    if isinstance(endpoint, Endpoint):
+        return endpoint.name  # any venue's row (``XT_ORDERS``…) as well as OKX's
+    name = endpoint
     if name not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINTS)}")
     return name

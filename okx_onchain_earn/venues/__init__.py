@@ -46,4 +46,4 @@ __all__ = [
 ]
 
 #: The reader class of each venue, by the name ``EarnOrder.venue`` and profiles use.
-READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType({})
+READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType({"xt": XtEarn})
