@@ -79,7 +79,10 @@ class Fault:
 def _endpoint_name(endpoint: str | Endpoint | None) -> str | None:
     if endpoint is None:
         return None
-    name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+    if isinstance(endpoint, Endpoint):
+        # A row names its route, OKX's or another venue's (``HASHKEY_ORDERS``…).
+        return endpoint.name
+    name = endpoint
     if name not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINTS)}")
     return name

@@ -21,6 +21,13 @@ from __future__ import annotations
 
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
+from ._hashkey import (
+    HashKeyEarn,
+    HashKeyEarnOrder,
+    HashKeyOrderStatus,
+    HashKeyOrderType,
+    decode_hashkey_page,
+)
 from ._merge import iter_earn_orders
 
 __all__ = [
@@ -31,4 +38,9 @@ __all__ = [
     "NativeOrder",
     "VenueClient",
     "iter_earn_orders",
+    "HashKeyEarn",
+    "HashKeyEarnOrder",
+    "HashKeyOrderStatus",
+    "HashKeyOrderType",
+    "decode_hashkey_page",
 ]
