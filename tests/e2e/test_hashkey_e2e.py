@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import re
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TypedDict
 
 import aiohttp
@@ -273,9 +275,7 @@ async def test_iter_earn_orders_across_hashkey_accounts() -> None:
 
 
 async def test_two_readers_of_one_key_share_its_budget() -> None:
-    async with Simulator(
-        accounts=1, venues=["hashkey"], venue_accounts=1, venue_orders=300
-    ) as sim:
+    async with Simulator(accounts=1, venues=["hashkey"], venue_accounts=1, venue_orders=300) as sim:
         key = _hashkey(sim).keys[0]
         # With and without the account id: HashKey counts per key, and so do they.
         first = HashKeyEarn(**_keys(key), base_url=sim.base_url)
@@ -289,3 +289,14 @@ async def test_two_readers_of_one_key_share_its_budget() -> None:
         assert [len(orders) for orders in both] == [300, 300]
         assert first.stats.requests + second.stats.requests >= 6
         assert sim.stats.total_refused == 0
+
+
+def test_the_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "venues" / "hashkey.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+    (program,) = [b for b in blocks if "async def main" in b]
+    exec(program, {"__name__": "docs"})
+    out = capsys.readouterr().out.splitlines()
+    count, requests = re.fullmatch(r"(\d+) orders in (\d+) requests", out[0]).groups()  # type: ignore[union-attr]
+    assert 1000 < int(count) < 2500 and int(requests) >= 2
+    assert len(out) == 4
