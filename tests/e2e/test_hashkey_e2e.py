@@ -22,8 +22,7 @@ from okx_onchain_earn.errors import (
     InvalidRequestError,
     PaginationError,
 )
-from okx_onchain_earn.simulator import Simulator, VenueKey
-from okx_onchain_earn.simulator._hashkey import HashKeySim, SimHashKeyOrder
+from okx_onchain_earn.simulator import HashKeySim, SimHashKeyOrder, Simulator, VenueKey
 from okx_onchain_earn.venues import (
     EarnOrderKind,
     EarnOrderStatus,
