@@ -237,6 +237,13 @@ def test_status_is_read_by_name_or_number(sent_status: bytes, expected: HashKeyO
     assert decode_hashkey_page(raw)[0].status is expected
 
 
+def test_a_row_without_a_time_or_a_status_still_reads() -> None:
+    first, second = decode_hashkey_page(b'[{"orderId":"1"},{"orderId":"2","status":"3"}]')
+    assert first.transaction_time is None and first.status == "" and first.order_type == ""
+    assert first.to_earn_order().venue_status == ""
+    assert second.status is HashKeyOrderStatus.DONE and second.transaction_time is None
+
+
 def test_unknown_values_are_kept_and_blanks_read_as_absent() -> None:
     raw = (
         b'[{"orderId":12345678901234567890,"productId":9,"orderType":"flash-stake",'
@@ -262,6 +269,7 @@ def test_unknown_values_are_kept_and_blanks_read_as_absent() -> None:
         b'[{"status":"3"}]',  # no orderId
         b'[{"orderId":"1","amount":"abc"}]',
         b'[{"orderId":"1","transactionTime":"99999999999999999999"}]',
+        b'[{"orderId":"1","transactionTime":"999999999999999"}]',
         b'{"orders":[]}',
         b'{"code":"0000","msg":"success"}',
         b"[" * 5000,
