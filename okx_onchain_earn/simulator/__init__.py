@@ -47,6 +47,7 @@ from ._accounts import Account, ApiKey
 from ._catalogue import Product
 from ._clock import SimClock
 from ._faults import FaultKind, Faults
+from ._hashkey import HashKeySim, SimHashKeyOrder
 from ._history import HistoryRecord
 from ._limits import Stats
 from ._network import Delay, Network, Route
@@ -75,4 +76,6 @@ __all__ = [
     "VenueKey",
     "VenueSim",
     "run_simulator",
+    "HashKeySim",
+    "SimHashKeyOrder",
 ]

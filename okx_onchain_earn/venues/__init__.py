@@ -25,6 +25,13 @@ from typing import Any
 
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
+from ._hashkey import (
+    HashKeyEarn,
+    HashKeyEarnOrder,
+    HashKeyOrderStatus,
+    HashKeyOrderType,
+    decode_hashkey_page,
+)
 from ._merge import iter_earn_orders
 from ._xt import XtEarn, XtEarnOrder, XtOrderPage, XtOrderStatus, XtOrderType, decode_xt_page
 
@@ -43,7 +50,14 @@ __all__ = [
     "XtOrderStatus",
     "XtOrderType",
     "decode_xt_page",
+    "HashKeyEarn",
+    "HashKeyEarnOrder",
+    "HashKeyOrderStatus",
+    "HashKeyOrderType",
+    "decode_hashkey_page",
 ]
 
 #: The reader class of each venue, by the name ``EarnOrder.venue`` and profiles use.
-READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType({"xt": XtEarn})
+READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType(
+    {"hashkey": HashKeyEarn, "xt": XtEarn}
+)
