@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections import Counter
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Iterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
@@ -562,13 +561,6 @@ class Fleet:
     def stats(self) -> ClientStats:
         """The counters of every client built so far, summed (each: ``fleet[name].stats``)."""
         total = ClientStats()
-        by_endpoint: Counter[str] = Counter()
         for client in self._clients.values():
-            s = client.stats
-            total.requests += s.requests
-            total.retries += s.retries
-            total.rate_limited += s.rate_limited
-            total.clock_resyncs += s.clock_resyncs
-            by_endpoint.update(s.by_endpoint)
-        total.by_endpoint = dict(by_endpoint)
+            total.add(client.stats)
         return total

@@ -24,3 +24,13 @@ class ClientStats:
     rate_limited: int = 0
     clock_resyncs: int = 0
     by_endpoint: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: ClientStats) -> None:
+        """Adds ``other``'s counters to these (to sum several clients)."""
+        self.requests += other.requests
+        self.retries += other.retries
+        self.rate_limited += other.rate_limited
+        self.clock_resyncs += other.clock_resyncs
+        by_endpoint = self.by_endpoint
+        for name, count in other.by_endpoint.items():
+            by_endpoint[name] = by_endpoint.get(name, 0) + count

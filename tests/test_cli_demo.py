@@ -29,6 +29,7 @@ from okx_onchain_earn.endpoints import ORDERS_HISTORY
 from okx_onchain_earn.errors import BelowMinimumError, RedemptionError
 from okx_onchain_earn.ratelimit import shared_limiter
 from okx_onchain_earn.simulator import run_simulator
+from okx_onchain_earn.venues import READERS
 
 
 async def test_run_demo_pages_trades_and_is_never_refused() -> None:
@@ -58,9 +59,16 @@ async def test_run_demo_pages_trades_and_is_never_refused() -> None:
     assert set(report.transferred) <= {"USDT", "DOT", "ETH", "SOL"} and report.transferred
     assert not report.cut_short
     assert report.elapsed < 3 + 3
-    # Progress: a snapshot during the day and a final one with the totals.
+    # The closing ledger: every venue served, read at once, counted with the rest.
+    assert {row.venue for row in report.ledger} == {"okx", *READERS}
+    assert report.ledger_sources == 5 + 2 * len(READERS)
+    assert all(row.orders == sum(row.statuses.values()) > 0 for row in report.ledger)
+    okx_today = sum(row.orders for row in report.ledger if row.venue == "okx")
+    assert okx_today >= report.purchases
+    assert 0 < report.ledger_requests < report.requests
+    # Progress: a snapshot during the day and a final one with the day's totals.
     assert len(seen) >= 3
-    assert seen[-1].requests == report.requests
+    assert seen[-1].requests == report.requests - report.ledger_requests
     assert seen[-1].purchases == report.purchases
 
 

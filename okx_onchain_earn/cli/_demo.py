@@ -31,9 +31,10 @@ import random
 import statistics
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from typing import TypeVar
 
@@ -55,8 +56,14 @@ from ..ratelimit import KeyStats, Permit, RateLimiter, shared_limiter
 from ..simulator import Simulator
 from ..stats import ClientStats
 from ..trading import TradeEvent
+from ..venues import READERS, EarnOrder, EarnOrderSource, iter_earn_orders
 
-__all__ = ["DemoError", "DemoProgress", "DemoReport", "RateSummary", "run_demo"]
+__all__ = ["DemoError", "DemoProgress", "DemoReport", "LedgerRow", "RateSummary", "run_demo"]
+
+#: Accounts of each other venue (HashKey, XT, Bybit) in the closing ledger, and the
+#: earn orders each holds: enough to page several windows, cursors and pages.
+_LEDGER_VENUE_ACCOUNTS = 2
+_LEDGER_VENUE_ORDERS = 300
 
 #: Seconds allowed after the budget for work in flight before it is cancelled.
 GRACE_SECONDS = 3.0
@@ -175,6 +182,27 @@ class DemoError:
 
 
 @dataclass(slots=True)
+class LedgerRow:
+    """One line of the cross-venue earn ledger: the orders of one kind and currency.
+
+    Attributes:
+        venue: ``"okx"``, ``"hashkey"``, ``"xt"`` or ``"bybit"``.
+        kind: The normalised kind (``EarnOrderKind`` value).
+        ccy: The currency.
+        orders: How many orders.
+        amount: Their amounts added up (orders without an amount count as none).
+        statuses: How many orders are in each normalised status.
+    """
+
+    venue: str
+    kind: str
+    ccy: str
+    orders: int = 0
+    amount: Decimal = Decimal(0)
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class DemoReport:
     """The numbers of one demo run.
 
@@ -216,6 +244,12 @@ class DemoReport:
         earnings: Realized earnings of the orders paged, per currency.
         transfers: Transfers from trading to funding accepted (each funds a purchase).
         transferred: Amounts transferred from trading to funding, per currency.
+        ledger: After the day, one earn ledger across venues, read by
+            ``venues.iter_earn_orders``: every OKX account's orders placed today, and
+            the last 30 days of the simulated HashKey, XT and Bybit accounts.
+        ledger_sources: Readers merged into the ledger.
+        ledger_seconds: Wall seconds the ledger took to read.
+        ledger_requests: Requests the ledger's readers sent (within ``requests``).
     """
 
     accounts: int
@@ -250,6 +284,10 @@ class DemoReport:
     earnings: dict[str, Decimal] = field(default_factory=dict)
     transfers: int = 0
     transferred: dict[str, Decimal] = field(default_factory=dict)
+    ledger: list[LedgerRow] = field(default_factory=list)
+    ledger_sources: int = 0
+    ledger_seconds: float = 0.0
+    ledger_requests: int = 0
 
     @property
     def ok(self) -> bool:
@@ -747,7 +785,13 @@ async def run_demo(
     tally = _Tally()
     days: list[AccountResult[None]] = []
     async with Simulator(
-        accounts=accounts, seed=seed, rate_limit=True, history_orders=history_orders
+        accounts=accounts,
+        seed=seed,
+        rate_limit=True,
+        history_orders=history_orders,
+        venues="all",
+        venue_accounts=_LEDGER_VENUE_ACCOUNTS,
+        venue_orders=_LEDGER_VENUE_ORDERS,
     ) as sim:
         # Each account's round and backfill send one request at a time, so at most
         # 2 × concurrency are on the wire: the pool never makes one queue (and sign
@@ -834,12 +878,87 @@ async def run_demo(
                         await asyncio.gather(ticker, return_exceptions=True)
             report.elapsed = time.monotonic() - started
             report.last_request_at = max(0.0, log.last_sent - started)
+            day_stats = fleet.stats()
+            if report.started_at is not None and not report.cut_short:
+                day_stats.add(
+                    await _read_ledger(report, sim, session, config, report.started_at)
+                )
             if on_progress is not None:
                 on_progress(snapshot())
-        _fill(report, tally, workers, fleet.stats(), sim, log)
+        _fill(report, tally, workers, day_stats, sim, log)
     for result in days:
         result.unwrap()  # a day counts the errors a day brings: anything else is a bug
     return report
+
+
+class _Since:
+    """A source read from its own start, whatever the merge asks for."""
+
+    __slots__ = ("_since", "_source")
+
+    def __init__(self, source: EarnOrderSource, since: datetime) -> None:
+        self._source = source
+        self._since = since
+
+    def iter_earn_orders(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> AsyncIterator[EarnOrder]:
+        return self._source.iter_earn_orders(since=self._since, until=until)
+
+
+async def _read_ledger(
+    report: DemoReport,
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    config: ClientConfig,
+    day_start: datetime,
+) -> ClientStats:
+    """One earn ledger across every venue, after the day, with fresh readers: every
+    OKX account's orders of the day and the other venues' of the last 30 days.
+
+    The day's clients stop at its deadline; these are paced by the loop's limiter.
+    Returns the counters of the readers.
+    """
+    rows: dict[tuple[str, str, str], LedgerRow] = {}
+    stats_of: list[ClientStats] = []
+    started = time.monotonic()
+    month_ago = day_start - timedelta(days=30)
+    async with AsyncExitStack() as stack:
+        sources: list[_Since] = []
+        for creds in sim.credentials:
+            client = await stack.enter_async_context(
+                OnchainEarnClient(creds, config, session=session)
+            )
+            sources.append(_Since(client, day_start))
+            stats_of.append(client.stats)
+        for name, venue in sim.venues.items():
+            for key in venue.keys:
+                reader = READERS[name](
+                    api_key=key.api_key,
+                    secret_key=key.secret_key,
+                    uid=key.uid,
+                    base_url=sim.base_url,
+                    session=session,
+                )
+                sources.append(_Since(await stack.enter_async_context(reader), month_ago))
+                stats_of.append(reader.stats)
+        report.ledger_sources = len(sources)
+        async for order in iter_earn_orders(*sources):
+            line = (order.venue, order.kind.value, order.currency)
+            row = rows.get(line)
+            if row is None:
+                row = rows[line] = LedgerRow(*line)
+            row.orders += 1
+            row.amount += order.amount or 0
+            status = order.status.value
+            row.statuses[status] = row.statuses.get(status, 0) + 1
+    report.ledger_seconds = time.monotonic() - started
+    report.ledger = [rows[line] for line in sorted(rows)]
+    total = ClientStats()
+    for one in stats_of:
+        total.add(one)
+    report.ledger_requests = total.requests
+    return total
 
 
 def _fill(

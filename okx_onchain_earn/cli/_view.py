@@ -268,6 +268,26 @@ def print_report(report: DemoReport, out: IO[str]) -> None:
         )
     console.print(money)
 
+    if report.ledger:
+        ledger = Table(
+            title=f"Earn ledger across venues ({report.ledger_sources} readers merged by"
+            f" iter_earn_orders in {report.ledger_seconds:.1f} s: OKX orders of the day,"
+            " the other venues' last 30 days)",
+            title_justify="left",
+        )
+        for name in ("venue", "kind", "ccy"):
+            ledger.add_column(name)
+        ledger.add_column("orders", justify="right")
+        ledger.add_column("amount", justify="right")
+        ledger.add_column("by status")
+        for row in report.ledger:
+            ledger.add_row(
+                row.venue, row.kind, row.ccy, f"{row.orders:,}",
+                amount_text(row.amount, row.ccy),
+                ", ".join(f"{n} {status}" for status, n in sorted(row.statuses.items())),
+            )
+        console.print(ledger)
+
     if report.ok:
         console.print("[bold green]OK[/]: no request was refused for its rate (0 × 429).")
     else:

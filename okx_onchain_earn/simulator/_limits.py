@@ -123,15 +123,20 @@ class RateLimits:
             return True
         return False
 
-    def record(self, who: str, endpoint: Endpoint, now: float) -> None:
-        """Records an accepted request arriving at ``now`` (monotonic)."""
+    def record(self, who: str, endpoint: Endpoint, now: float, *, count: bool = True) -> None:
+        """Records an accepted request arriving at ``now`` (monotonic).
+
+        ``count=False`` for a second budget the same request spends (a venue's per-IP
+        limit): its arrival is kept, but the request is counted in ``stats`` once.
+        """
         key = (who, endpoint.name)
         if self.enabled:
             arrivals = self._arrivals.get(key)
             if arrivals is None:
                 arrivals = self._arrivals[key] = deque()
             arrivals.append(now)
-        self.stats.entry(who, endpoint.name).accepted += 1
+        if count:
+            self.stats.entry(who, endpoint.name).accepted += 1
 
     def reset(self) -> None:
         """Forgets every recorded arrival (the budget of every key is full again)."""

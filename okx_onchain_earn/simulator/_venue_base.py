@@ -168,7 +168,7 @@ def venue_handler(
                 return errors.response(errors.rate_limited)
             limits.record(who, endpoint, arrived)
             if ip_budget is not None:
-                limits.record(ip, ip_budget, arrived)
+                limits.record(ip, ip_budget, arrived, count=False)
             if fault.kind is FaultKind.DROP_BEFORE:
                 return _drop(request)
             if fault.kind is FaultKind.UNAVAILABLE:
@@ -176,7 +176,7 @@ def venue_handler(
             return errors.response(errors.server_error)
         limits.record(who, endpoint, arrived)
         if ip_budget is not None:
-            limits.record(ip, ip_budget, arrived)
+            limits.record(ip, ip_budget, arrived, count=False)
         try:
             payload, status = action(key, request), 200
         except SimError as e:

@@ -22,6 +22,7 @@ import bisect
 import hashlib
 import hmac
 import random
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -45,8 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["XtSim"]
 
-# The year of generated orders ends here (2025-01-01T00:00:00Z), the same every run.
-_END_MS = 1_735_689_600_000
 _YEAR_MS = 365 * 86_400_000
 _DEFAULT_SIZE = 10
 _MAX_SIZE = 100
@@ -168,12 +167,16 @@ class XtSim(VenueSim):
         rng = random.Random(f"xt-orders:{self.seed}:{uid}")
         n = self.orders_per_account
         out: list[XtSimOrder] = []
-        gap = max(1, _YEAR_MS // max(n, 1))
-        t = _END_MS - _YEAR_MS
+        # Nine steps in ten move on: a year of orders ending about 18 days before the
+        # account is first read, like the other venues' histories (a reader's "last 30
+        # days" finds orders); the seed fixes everything but "now".
+        gap = max(1, _YEAR_MS * 10 // (9 * max(n, 1)))
+        latest = int(time.time() * 1000) - 60_000
+        t = latest - _YEAR_MS - _YEAR_MS // 20
         while len(out) < n:
             # One in ten shares the previous millisecond: the walk must keep both.
             if not out or rng.random() >= 0.1:
-                t += rng.randrange(1, 2 * gap)
+                t = min(latest, t + rng.randrange(1, 2 * gap))
             product = rng.choice(_PRODUCTS)
             kind = rng.choices(_TYPES, (45, 25, 30))[0]
             status = rng.choices(_STATUSES, (85, 10, 5))[0]
