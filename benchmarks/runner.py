@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, str] = {
     "pacing_micro": "bench_pacing_micro",
     "scale": "bench_scale",
     "fleet_memory": "bench_fleet_memory",
+    "venues": "bench_venues",
 }
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -178,6 +179,7 @@ TITLES: dict[str, str] = {
     "pacing_micro": "Limiter cost",
     "scale": "Scale",
     "fleet_memory": "Fleet memory",
+    "venues": "Venues",
 }
 
 #: Above this many columns a table is reshaped for a page (transposed or split).

@@ -38,6 +38,7 @@ def test_runner_lists_every_benchmark() -> None:
         "pacing_micro",
         "scale",
         "fleet_memory",
+        "venues",
     ]
 
 
@@ -124,3 +125,19 @@ def test_runner_writes_json_and_markdown(
     markdown = (tmp_path / "results.md").read_text()
     assert "| okx-onchain-earn |" in markdown
     assert "json.loads" in capsys.readouterr().out
+
+
+def test_venues_benchmark_decodes_every_venue_and_reads_every_order() -> None:
+    from benchmarks import bench_venues
+    from okx_onchain_earn.venues import READERS
+
+    result = bench_venues.run(True)
+    assert result["name"] == "venues" and len(result["tables"]) == 2
+    rows = result["data"]["decode"]
+    assert [r["venue"] for r in rows] == [v for v in ("hashkey", "xt", "bybit") if v in READERS]
+    for row in rows:
+        assert row["orders"] > 0 and row["bytes"] > 0
+        assert row["ours_best_us"] > 0 and row["speed_vs_json_loads"] > 0
+    for read in (result["data"]["read_free"], result["data"]["read_paced"]):
+        assert read["orders"] == read["sequential_orders"] > 0
+        assert read["refused"] == 0

@@ -98,9 +98,9 @@ class SpyLimits(RateLimits):
             return True
         return False
 
-    def record(self, who: str, endpoint: Endpoint, now: float) -> None:
+    def record(self, who: str, endpoint: Endpoint, now: float, *, count: bool = True) -> None:
         self.seen.append((who, endpoint.name, now))
-        super().record(who, endpoint, now)
+        super().record(who, endpoint, now, count=count)
 
 
 def spy_on(sim: Simulator) -> SpyLimits:
