@@ -21,9 +21,27 @@ from __future__ import annotations
 
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
+from ._bybit import (
+    BybitAccountType,
+    BybitEarn,
+    BybitEarnOrder,
+    BybitOrderPage,
+    BybitOrderStatus,
+    BybitOrderType,
+    BybitRefundStatus,
+    decode_bybit_page,
+)
 from ._merge import iter_earn_orders
 
 __all__ = [
+    "BybitAccountType",
+    "BybitEarn",
+    "BybitEarnOrder",
+    "BybitOrderPage",
+    "BybitOrderStatus",
+    "BybitOrderType",
+    "BybitRefundStatus",
+    "decode_bybit_page",
     "EarnOrder",
     "EarnOrderKind",
     "EarnOrderSource",
