@@ -141,8 +141,9 @@ class RetryPolicy:
                 is then held by the limiter, with no backoff on top).
 
         The default: a rate limit penalizes the key and is retried; a 50102 (or another
-        venue's ``TimestampError``, such as Bybit's 10002) resyncs the clock once; a request that never left, a read whose answer was lost, a 5xx,
-        OKX's 50004 and its busy codes are retried with backoff; nothing else is.
+        venue's ``TimestampError``, such as Bybit's 10002) resyncs the clock once; a
+        request that never left, a read whose answer was lost, a 5xx, OKX's 50004 and
+        its busy codes are retried with backoff; nothing else is.
         """
         # OKX's 50112 (a malformed timestamp) is no skew; other venues map only their
         # out-of-window refusal to TimestampError.

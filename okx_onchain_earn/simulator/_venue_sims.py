@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ._bybit import BybitSim
 from ._venue_base import VenueSim
 
 __all__ = ["VENUE_SIMS"]
 
 #: Name → simulated venue, as ``Simulator(venues=[...])`` takes them.
-VENUE_SIMS: Mapping[str, type[VenueSim]] = MappingProxyType({})
+VENUE_SIMS: Mapping[str, type[VenueSim]] = MappingProxyType({"bybit": BybitSim})
