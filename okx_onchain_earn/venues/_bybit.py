@@ -572,7 +572,8 @@ class BybitVenue:
     def sign(self, method: str, path: str, body: bytes, now: float) -> Signed:
         """The four ``X-BAPI-*`` headers; the signature covers the query as sent
         (GET) or the body (POST). The path is sent as given."""
-        timestamp = str(int(now * 1000))
+        # Rounded, not truncated: a float product may fall just short of a millisecond.
+        timestamp = str(round(now * 1000))
         payload: str | bytes = path.partition("?")[2] if method == "GET" else body
         headers = {
             "X-BAPI-API-KEY": self._api_key,
