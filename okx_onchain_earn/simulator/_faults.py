@@ -79,7 +79,9 @@ class Fault:
 def _endpoint_name(endpoint: str | Endpoint | None) -> str | None:
     if endpoint is None:
         return None
-    name = endpoint.name if isinstance(endpoint, Endpoint) else endpoint
+    if isinstance(endpoint, Endpoint):
+        return endpoint.name  # a row of OKX's table or of another venue's (bybit_orders…)
+    name = endpoint
     if name not in ENDPOINTS:
         raise ValueError(f"unknown endpoint {name!r}; expected one of {sorted(ENDPOINTS)}")
     return name
