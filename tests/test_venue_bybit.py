@@ -347,6 +347,11 @@ def test_settled_and_failed_fields_decode() -> None:
     assert failed.refund_status is BybitRefundStatus.PROCESSED
 
 
+def test_an_amount_sent_as_a_json_number_is_still_exact() -> None:
+    order = decode_bybit_page(example_body(amount=0.1)).orders[0]
+    assert order.amount == Decimal("0.1")
+
+
 def test_millisecond_times_are_exact() -> None:
     order = decode_bybit_page(example_body(createdTime="1775107011123")).orders[0]
     assert order.created_time == datetime(2026, 4, 2, 5, 16, 51, 123_000, tzinfo=UTC)
@@ -368,7 +373,8 @@ def test_unknown_enum_values_are_kept() -> None:
     [
         {"amount": "abc"},
         {"amount": "NaN"},
-        {"amount": 150},
+        {"pnl": "-Infinity", "status": "Settled"},
+        {"leverage": "inf"},
         {"createdTime": "12x"},
         {"createdTime": "9" * 30},
     ],
@@ -428,10 +434,29 @@ def test_a_blank_order_link_id_is_no_client_order_id() -> None:
     assert earn.client_order_id is None
 
 
-def test_a_model_built_by_hand_is_typed_too() -> None:
-    order = BybitEarnOrder(order_id="1", amount="1.50", created_time="1775107011000")  # type: ignore[arg-type]
-    assert order.amount == Decimal("1.50")
-    assert order.created_time == datetime(2026, 4, 2, 5, 16, 51, tzinfo=UTC)
+def test_a_model_built_by_hand_takes_typed_values() -> None:
+    made = BybitEarnOrder(
+        order_id="1",
+        order_type=BybitOrderType.REDEEM,
+        status=BybitOrderStatus.FAIL,
+        amount=Decimal("1.50"),
+        invest_coin="USDC",
+    )
+    earn = made.to_earn_order()
+    assert (earn.kind, earn.status, earn.amount) == (
+        EarnOrderKind.REDEEM,
+        EarnOrderStatus.FAILED,
+        Decimal("1.50"),
+    )
+
+
+def test_blank_times_and_amounts_read_as_none() -> None:
+    order = decode_bybit_page(
+        example_body(settlementTime="", updatedTime="", leverage="", initialPrice="")
+    ).orders[0]
+    assert order.settlement_time is None and order.updated_time is None
+    assert order.leverage is None and order.initial_price is None
+    assert order.amount == Decimal("150") and order.created_time is not None
 
 
 # --- errors ----------------------------------------------------------------------------

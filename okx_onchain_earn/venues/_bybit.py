@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
+from operator import attrgetter, truediv
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
@@ -105,6 +108,7 @@ DOUBLE_WIN = "DoubleWin"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MS = timedelta(milliseconds=1)
 _set = msgspec.structs.force_setattr
+_fromtimestamp = datetime.fromtimestamp
 
 
 # --- signing ------------------------------------------------------------------------
@@ -223,22 +227,23 @@ class BybitAccountType(_OpenEnum):
 
 
 if TYPE_CHECKING:
+    _Millis = datetime
     _DecimalText = Decimal
-    _MillisText = datetime
     _Text = str
     _Refund = BybitRefundStatus
     _Account = BybitAccountType
 else:
-    # Decoded as Bybit's strings first (``""`` where a value does not apply), then
-    # typed by ``__post_init__``: msgspec refuses ``""`` as a Decimal.
+    # What msgspec decodes first, in C: digit strings as integers (made ``datetime``s
+    # by ``_finish``), amounts as Decimal. Fields Bybit leaves ``""`` where they do not
+    # apply to a status are decoded as text and typed by ``_finish``.
+    _Millis = int
     _DecimalText = str
-    _MillisText = str
     _Text = str
     _Refund = str
     _Account = str
 
 
-def _decimal(text: str) -> Decimal | None:
+def _decimal(text: str | None) -> Decimal | None:
     if not text:
         return None
     try:
@@ -250,49 +255,99 @@ def _decimal(text: str) -> Decimal | None:
     return value
 
 
-def _millis(text: str) -> datetime | None:
-    if not text:
-        return None
-    if not (text.isascii() and text.isdigit() and len(text) <= 15):
-        raise ValueError(f"not a millisecond timestamp: {text[:40]!r}")
-    return _EPOCH + int(text) * _MS
-
-
-def _blank(text: str) -> str | None:
+def _blank(text: str | None) -> str | None:
     return text or None
 
 
-def _refund(text: str) -> BybitRefundStatus | None:
+# Enum calls are slow; a dict finds the known values (and "" → None) at once.
+_REFUNDS: dict[str, BybitRefundStatus | None] = {m.value: m for m in BybitRefundStatus}
+_ACCOUNTS: dict[str, BybitAccountType | None] = {m.value: m for m in BybitAccountType}
+_REFUNDS[""] = _ACCOUNTS[""] = None
+
+
+def _refund(text: str | None) -> BybitRefundStatus | None:
     return BybitRefundStatus(text) if text else None
 
 
-def _account(text: str) -> BybitAccountType | None:
+def _account(text: str | None) -> BybitAccountType | None:
     return BybitAccountType(text) if text else None
 
 
-_CONVERT: tuple[tuple[str, Callable[[str], Any]], ...] = (
-    ("order_link_id", _blank),
-    ("amount", _decimal),
-    ("leverage", _decimal),
-    ("initial_price", _decimal),
-    ("lower_price", _decimal),
-    ("upper_price", _decimal),
-    ("settlement_time", _millis),
-    ("created_time", _millis),
-    ("updated_time", _millis),
-    ("settlement_price", _decimal),
-    ("pnl", _decimal),
-    ("refund_status", _refund),
-    ("account_type", _account),
-    ("to_account_type", _account),
+# Fields decoded as integers or Decimal in C; a page where one is "" is decoded again
+# with "" read as null.
+_BLANKABLE = frozenset(
+    (
+        "amount",
+        "leverage",
+        "initialPrice",
+        "lowerPrice",
+        "upperPrice",
+        "settlementTime",
+        "createdTime",
+        "updatedTime",
+    )
 )
+_TIMES = ("settlement_time", "created_time", "updated_time")
+_AMOUNTS = ("amount", "leverage", "initial_price", "lower_price", "upper_price")
+_BLANK: dict[str, Any] = {"": None}
+# (field, the values a dict turns into their typed form at once, the conversion of any
+# other value).
+_TEXTS: tuple[tuple[str, Mapping[str, Any], Callable[[str | None], Any]], ...] = (
+    ("order_link_id", _BLANK, _blank),
+    ("settlement_price", _BLANK, _decimal),
+    ("pnl", _BLANK, _decimal),
+    ("refund_status", _REFUNDS, _refund),
+    ("account_type", _ACCOUNTS, _account),
+    ("to_account_type", _ACCOUNTS, _account),
+)
+
+
+def _millis(value: int | None) -> datetime | None:
+    return None if value is None else _fromtimestamp(value / 1000, UTC)
+
+
+def _finite(value: Decimal | None) -> bool:
+    return value is None or value.is_finite()
+
+
+def _finish(orders: tuple[BybitEarnOrder, ...], raw: bytes | msgspec.Raw) -> None:
+    """Types the fields decoded in wire form, in place, field by field over the page.
+
+    Raises:
+        ValueError: A value is not a plausible time or a finite amount.
+    """
+    try:
+        for name in _TIMES:
+            values = list(map(attrgetter(name), orders))
+            try:
+                new: list[Any] = list(
+                    map(_fromtimestamp, map(truediv, values, repeat(1000)), repeat(UTC))
+                )
+            except TypeError:  # a None among them
+                new = list(map(_millis, values))
+            deque(map(_set, orders, repeat(name), new), maxlen=0)
+        # msgspec reads "NaN" and "Infinity" as Decimals: look only when the page has one.
+        lowered = bytes(raw).lower()
+        if b"nan" in lowered or b"inf" in lowered:
+            for name in _AMOUNTS:
+                if not all(map(_finite, map(attrgetter(name), orders))):
+                    raise ValueError(f"{name}: not a finite amount")
+        for name, known, convert in _TEXTS:
+            values = list(map(attrgetter(name), orders))
+            new = list(map(known.get, values))
+            if new.count(None) != values.count(""):  # a value outside the known ones
+                new = list(map(convert, values))
+            deque(map(_set, orders, repeat(name), new), maxlen=0)
+    except (OverflowError, OSError, ArithmeticError) as exc:
+        raise ValueError(f"a time or amount is out of range: {exc}") from exc
 
 
 class BybitEarnOrder(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=False):
     """One Bybit advance earn order (a row of ``GET /v5/earn/advance/order``).
 
     Amounts are exact ``Decimal``; times are aware UTC ``datetime``; Bybit's ``""``
-    (a value that does not apply to this status) reads as ``None``.
+    (a value that does not apply to this status) reads as ``None``. Decode pages with
+    ``decode_bybit_page`` (it types every field); built by hand, give typed values.
 
     Attributes:
         order_id: Bybit's order id.
@@ -325,31 +380,22 @@ class BybitEarnOrder(msgspec.Struct, frozen=True, kw_only=True, rename="camel", 
     category: str = ""
     order_type: BybitOrderType | None = None
     invest_coin: str = ""
-    amount: _DecimalText | None = None
+    amount: Decimal | None = None
     underlying_asset: str = ""
-    leverage: _DecimalText | None = None
-    initial_price: _DecimalText | None = None
-    lower_price: _DecimalText | None = None
-    upper_price: _DecimalText | None = None
+    leverage: Decimal | None = None
+    initial_price: Decimal | None = None
+    lower_price: Decimal | None = None
+    upper_price: Decimal | None = None
     duration: str = ""
-    settlement_time: _MillisText | None = None
-    created_time: _MillisText | None = None
-    updated_time: _MillisText | None = None
+    settlement_time: _Millis | None = None
+    created_time: _Millis | None = None
+    updated_time: _Millis | None = None
     status: BybitOrderStatus | None = None
     settlement_price: _DecimalText | None = None
     pnl: _DecimalText | None = None
     refund_status: _Refund | None = None
     account_type: _Account | None = None
     to_account_type: _Account | None = None
-
-    def __post_init__(self) -> None:
-        for name, convert in _CONVERT:
-            value = getattr(self, name)
-            if isinstance(value, str):
-                try:
-                    _set(self, name, convert(value))
-                except (ArithmeticError, OverflowError) as exc:  # msgspec reports ValueErrors
-                    raise ValueError(f"{name}: {exc}") from None
 
     def to_earn_order(self) -> EarnOrder:
         """This order as a venue-neutral ``EarnOrder``.
@@ -434,7 +480,8 @@ class _Time(msgspec.Struct, rename="camel", gc=False):
 
 
 _ENVELOPE = msgspec.json.Decoder(_Envelope)
-_PAGE = msgspec.json.Decoder(BybitOrderPage)
+# strict=False: Bybit's "1775107011000" is read as an integer, in C.
+_PAGE = msgspec.json.Decoder(BybitOrderPage, strict=False)
 _TIME = msgspec.json.Decoder(_Time)
 
 
@@ -521,9 +568,28 @@ def decode_bybit_page(raw: bytes, status: int = 200) -> BybitOrderPage:
     """
     env = _open(BYBIT_ORDERS, raw, status)
     try:
-        return _PAGE.decode(env.result)
-    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        try:
+            result = _PAGE.decode(env.result)
+        except msgspec.ValidationError:
+            # Possibly Bybit's "" for a time or an amount: again with "" read as null; a
+            # page that fails again is reported with that second, precise error.
+            result = _decode_blanks(env.result)
+        _finish(result.orders, env.result)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError, ValueError) as exc:
         raise _unreadable(BYBIT_ORDERS, raw, status, f"unexpected result: {exc}") from exc
+    return result
+
+
+def _decode_blanks(raw: bytes) -> BybitOrderPage:
+    doc = msgspec.json.decode(raw)
+    if isinstance(doc, dict) and isinstance(doc.get("list"), list):
+        doc["list"] = [
+            {k: None if v == "" and k in _BLANKABLE else v for k, v in row.items()}
+            if isinstance(row, dict)
+            else row
+            for row in doc["list"]
+        ]
+    return msgspec.convert(doc, BybitOrderPage, strict=False)
 
 
 def _read_time(raw: bytes, status: int) -> float:
