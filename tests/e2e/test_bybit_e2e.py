@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +202,14 @@ async def test_every_kind_and_status_converts_from_the_simulator() -> None:
         assert all(o.venue == "bybit" and o.created_time is not None for o in earn)
         settled = [o for o in earn if o.status is EarnOrderStatus.SETTLED]
         assert all(o.settled_time is not None and o.native.pnl is not None for o in settled)
+
+
+def test_the_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    page = Path(__file__).resolve().parents[2] / "docs" / "venues" / "bybit.md"
+    (block,) = [
+        b for b in re.findall(r"^```python\n(.*?)^```", page.read_text(), re.S | re.M)
+        if "async def main" in b
+    ]
+    exec(block, {"__name__": "docs"})
+    out = capsys.readouterr().out
+    assert "5 orders; next cursor: " in out and "60 orders; the last:" in out
