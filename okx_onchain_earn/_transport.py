@@ -506,7 +506,7 @@ class Transport:
             if self._rate_limit:
                 if limiter is None and endpoint.rule is RateRule.IP:
                     await self.host().ip_limiter(endpoint).acquire()
-                elif endpoint.ip_budget is not None:
+                if endpoint.ip_budget is not None:
                     # A second budget the venue counts per IP (Bybit's 600 per 5 s).
                     await self.host().ip_limiter(endpoint.ip_budget).acquire()
             if session.closed:

@@ -245,7 +245,11 @@ class AuthenticationError(OkxAPIError):
 
 
 class TimestampError(AuthenticationError):
-    """The request timestamp was too far from OKX's clock (50102) or malformed."""
+    """The request timestamp was too far from OKX's clock (50102) or malformed.
+
+    Another venue maps to it only its refusal of a timestamp outside its window
+    (Bybit's 10002): the retry policy then resyncs the clock once.
+    """
 
 
 class WrongHostError(AuthenticationError):

@@ -15,7 +15,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, TypedDict
 
 from aiohttp import web
 
@@ -27,12 +27,21 @@ if TYPE_CHECKING:
     from ._app import Served
 
 __all__ = [
+    "ReaderKwargs",
     "VenueErrors",
     "VenueKey",
     "VenueSim",
     "check_timestamp",
     "venue_handler",
 ]
+
+
+class ReaderKwargs(TypedDict):
+    """What ``VenueKey.reader_kwargs`` gives a venue reader (typed, for ``**``)."""
+
+    api_key: str
+    secret_key: str
+    uid: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +60,7 @@ class VenueKey:
     api_key: str
     secret_key: str = field(repr=False)
 
-    def reader_kwargs(self) -> dict[str, str]:
+    def reader_kwargs(self) -> ReaderKwargs:
         """Keyword arguments for the venue's reader: ``BybitEarn(**key.reader_kwargs(),
         base_url=sim.base_url)``."""
         return {"api_key": self.api_key, "secret_key": self.secret_key, "uid": self.uid}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
+from ._bybit import BybitSim
 from ._hashkey import HashKeySim
 from ._venue_base import VenueSim
 from ._xt import XtSim
@@ -13,5 +14,5 @@ __all__ = ["VENUE_SIMS"]
 
 #: Name → simulated venue, as ``Simulator(venues=[...])`` takes them.
 VENUE_SIMS: Mapping[str, type[VenueSim]] = MappingProxyType(
-    {"hashkey": HashKeySim, "xt": XtSim}
+    {"hashkey": HashKeySim, "xt": XtSim, "bybit": BybitSim}
 )

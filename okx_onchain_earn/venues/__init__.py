@@ -25,6 +25,16 @@ from typing import Any
 
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
+from ._bybit import (
+    BybitAccountType,
+    BybitEarn,
+    BybitEarnOrder,
+    BybitOrderPage,
+    BybitOrderStatus,
+    BybitOrderType,
+    BybitRefundStatus,
+    decode_bybit_page,
+)
 from ._hashkey import (
     HashKeyEarn,
     HashKeyEarnOrder,
@@ -37,27 +47,35 @@ from ._xt import XtEarn, XtEarnOrder, XtOrderPage, XtOrderStatus, XtOrderType, d
 
 __all__ = [
     "READERS",
+    "BybitAccountType",
+    "BybitEarn",
+    "BybitEarnOrder",
+    "BybitOrderPage",
+    "BybitOrderStatus",
+    "BybitOrderType",
+    "BybitRefundStatus",
     "EarnOrder",
     "EarnOrderKind",
     "EarnOrderSource",
     "EarnOrderStatus",
+    "HashKeyEarn",
+    "HashKeyEarnOrder",
+    "HashKeyOrderStatus",
+    "HashKeyOrderType",
     "NativeOrder",
     "VenueClient",
-    "iter_earn_orders",
     "XtEarn",
     "XtEarnOrder",
     "XtOrderPage",
     "XtOrderStatus",
     "XtOrderType",
-    "decode_xt_page",
-    "HashKeyEarn",
-    "HashKeyEarnOrder",
-    "HashKeyOrderStatus",
-    "HashKeyOrderType",
+    "decode_bybit_page",
     "decode_hashkey_page",
+    "decode_xt_page",
+    "iter_earn_orders",
 ]
 
 #: The reader class of each venue, by the name ``EarnOrder.venue`` and profiles use.
 READERS: Mapping[str, type[VenueClient[Any]]] = MappingProxyType(
-    {"hashkey": HashKeyEarn, "xt": XtEarn}
+    {"hashkey": HashKeyEarn, "xt": XtEarn, "bybit": BybitEarn}
 )

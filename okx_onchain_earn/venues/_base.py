@@ -101,6 +101,10 @@ class VenueClient(abc.ABC, Generic[OrderT]):
     venue: ClassVar[str]
     #: The venue's production REST host.
     default_base_url: ClassVar[str]
+    #: The reader's budget on the order endpoint (requests per second per account)
+    #: when ``requests_per_second`` is not given; ``None`` paces at the endpoint
+    #: row's published figure.
+    default_requests_per_second: ClassVar[int | None] = None
 
     def __init__(
         self,
@@ -136,7 +140,11 @@ class VenueClient(abc.ABC, Generic[OrderT]):
             or not 1 <= requests_per_second <= 1000
         ):
             raise ValueError("requests_per_second must be an integer from 1 to 1000")
-        self._requests_per_second = requests_per_second
+        self._requests_per_second = (
+            requests_per_second
+            if requests_per_second is not None
+            else self.default_requests_per_second
+        )
         if not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds")
         base = (base_url or self.default_base_url).rstrip("/")
