@@ -77,10 +77,8 @@ def _decoder(venue: str) -> Callable[[bytes], Any]:
 
 
 def _rows(decoded: Any) -> list[Any]:
-    items = getattr(decoded, "items", None) or getattr(decoded, "list", None)
-    if isinstance(decoded, list):
-        return decoded
-    return list(items or ())
+    """The orders of a decoded page (HashKey's page is the list itself)."""
+    return decoded if isinstance(decoded, list) else list(decoded.orders)
 
 
 def _convert(spec: dict[str, Any]) -> Callable[[bytes], list[dict[str, Any]]]:

@@ -146,7 +146,7 @@ async def test_query_is_sent_sorted_as_signed(mocked: RecordingResponses) -> Non
             page=2,
             size=50,
         )
-    assert len(page.items) == 1
+    assert len(page.orders) == 1
     ((method, url, kwargs),) = sent(mocked)
     assert method == "GET"
     query = url.raw_query_string
@@ -174,7 +174,7 @@ async def test_no_filter_sends_no_query(mocked: RecordingResponses) -> None:
     mocked.get(ORDERS_URL, body=_page([]))
     async with _reader(recv_window=3000) as xt:
         page = await xt.get_orders()
-    assert page.items == [] and not page.has_next
+    assert page.orders == [] and not page.has_next
     ((_, url, kwargs),) = sent(mocked)
     assert url.raw_path_qs == "/v4/finance/order"
     headers = kwargs["headers"]
@@ -327,7 +327,7 @@ def test_documented_example_decodes_typed() -> None:
     )
     page = decode_xt_page(example)
     assert page.has_next and not page.has_prev
-    first, second = page.items
+    first, second = page.orders
     assert first.amount == Decimal("1000.00") and first.product_price == Decimal("1.00")
     assert first.apy[0].apy == Decimal("0.08")
     assert first.start_time == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
@@ -341,7 +341,7 @@ def test_documented_example_decodes_typed() -> None:
 def test_unknown_kinds_and_statuses_are_kept() -> None:
     (order,) = decode_xt_page(
         _page([_row(financeOrderType="AIRDROP", financeOrderStatus="REVIEWING")])
-    ).items
+    ).orders
     assert order.finance_order_type == "AIRDROP" and order.finance_order_status == "REVIEWING"
     earn = order.to_earn_order()
     assert earn.kind is EarnOrderKind.OTHER and earn.status is EarnOrderStatus.UNKNOWN
@@ -366,7 +366,7 @@ def test_to_earn_order_for_every_kind_and_status(
     kind: str, state: str, want_kind: EarnOrderKind, want_status: EarnOrderStatus
 ) -> None:
     row = _row(financeOrderType=kind, financeOrderStatus=state, currency="XT")
-    (order,) = decode_xt_page(_page([row])).items
+    (order,) = decode_xt_page(_page([row])).orders
     earn = order.to_earn_order()
     assert (earn.kind, earn.status, earn.venue_status) == (want_kind, want_status, state)
     assert earn.venue == "xt" and earn.order_id == order.order_id
@@ -381,7 +381,7 @@ def test_to_earn_order_for_every_kind_and_status(
 
 
 def test_derived_id_is_stable_across_mutable_fields() -> None:
-    (a,) = decode_xt_page(_page([_row()])).items
+    (a,) = decode_xt_page(_page([_row()])).orders
     (b,) = decode_xt_page(
         _page(
             [
@@ -394,7 +394,7 @@ def test_derived_id_is_stable_across_mutable_fields() -> None:
                 )
             ]
         )
-    ).items
+    ).orders
     assert a.order_id == b.order_id == derive_order_id(a)
     for change in (
         {"amount": "1000.01"},
@@ -404,13 +404,13 @@ def test_derived_id_is_stable_across_mutable_fields() -> None:
         {"currency": "BTC"},
         {"duration": 30},
     ):
-        (c,) = decode_xt_page(_page([_row(**change)])).items
+        (c,) = decode_xt_page(_page([_row(**change)])).orders
         assert c.order_id != a.order_id, change
 
 
 def test_twins_in_one_page_are_numbered() -> None:
     page = decode_xt_page(_page([_row(), _row(), _row(amount="2"), _row()]))
-    ids = [o.order_id for o in page.items]
+    ids = [o.order_id for o in page.orders]
     base = ids[0]
     assert ids == [base, f"{base}.1", ids[2], f"{base}.2"]
     assert len(set(ids)) == 4

@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BybitSim"]
 
-# Generated orders are created in the year before this instant (2026-01-01 UTC).
-_ANCHOR_MS = 1_767_225_600_000
 _YEAR_MS = 365 * 86_400_000
 _DURATIONS = {"1d": 86_400_000, "3d": 3 * 86_400_000, "7d": 7 * 86_400_000}
 _COINS = ("USDT", "USDT", "USDT", "USDC", "BTC", "ETH")
@@ -69,16 +67,21 @@ def _uuid(rng: random.Random) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-def _generate(uid: str, count: int, seed: int) -> list[_Order]:
-    """``count`` orders of account ``uid``, oldest first; some share a millisecond."""
+def _generate(uid: str, count: int, seed: int, now_ms: int) -> list[_Order]:
+    """``count`` orders of account ``uid``, oldest first; some share a millisecond.
+
+    About a year of orders ending some 18 days before ``now_ms`` (the account's first
+    read), like the other venues' histories; the seed fixes everything but "now".
+    """
     rng = random.Random(f"bybit-orders:{seed}:{uid}")
     made: list[_Order] = []
-    created = _ANCHOR_MS - _YEAR_MS
-    step = max(1, _YEAR_MS // max(count, 1))
+    latest = now_ms - 60_000
+    created = latest - _YEAR_MS - _YEAR_MS // 20
+    step = max(1, _YEAR_MS * 20 // (19 * max(count, 1)))
     for seq in range(count):
         # About one order in twenty shares the previous order's millisecond.
         if seq and rng.random() >= 0.05:
-            created += rng.randrange(1, 2 * step)
+            created = min(latest, created + rng.randrange(1, 2 * step))
         coin = rng.choice(_COINS)
         asset = rng.choice(tuple(_UNDERLYING))
         duration = rng.choice(tuple(_DURATIONS))
@@ -154,7 +157,9 @@ class BybitSim(VenueSim):
         """Account ``uid``'s orders, newest first (generated on first access)."""
         found = self._orders.get(uid)
         if found is None:
-            oldest_first = _generate(uid, self.orders_per_account, self.seed)
+            oldest_first = _generate(
+                uid, self.orders_per_account, self.seed, int(time.time() * 1000)
+            )
             found = self._orders[uid] = sorted(oldest_first, key=lambda o: o.key, reverse=True)
         return found
 

@@ -357,12 +357,13 @@ class XtOrderPage(msgspec.Struct, frozen=True, kw_only=True, rename="camel", gc=
     """One page of XT earn orders.
 
     Attributes:
-        items: The orders of this page, ids derived (numbered within this page).
+        orders: The orders of this page (XT's ``items``), ids derived (numbered within
+            this page).
         has_next: XT says a later page exists.
         has_prev: XT says an earlier page exists.
     """
 
-    items: list[XtEarnOrder] = []
+    orders: list[XtEarnOrder] = msgspec.field(default_factory=list, name="items")
     has_next: bool = False
     has_prev: bool = False
 
@@ -460,7 +461,7 @@ def decode_xt_page(raw: bytes, status: int = 200) -> XtOrderPage:
     if page is None:
         _unreadable(name, raw, status, "a success without a result", None)
     try:
-        _finish(page.items)
+        _finish(page.orders)
     except (ValueError, OverflowError, OSError, ArithmeticError) as exc:
         _unreadable(name, raw, status, f"a time or amount out of range ({exc})", exc)
     return page
@@ -707,7 +708,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
         number = 1
         while True:
             result = await self._get(XT_ORDERS, {**base, "page": str(number)}, decode_xt_page)
-            rows = result.items
+            rows = result.orders
             skip = 0
             if prev and rows:
                 if len(rows) > 1 and [_base_id(r) for r in rows] == [_base_id(r) for r in prev]:
@@ -753,7 +754,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
         """
         again = await self._get(XT_ORDERS, {**base, "page": str(number)}, decode_xt_page)
         old = [_base_id(r) for r in prev]
-        new = [_base_id(r) for r in again.items]
+        new = [_base_id(r) for r in again.orders]
         overlap = 0
         head = [_base_id(r) for r in rows]
         for j in range(min(len(head), len(old)), 0, -1):

@@ -174,7 +174,7 @@ async def test_clock_skew_is_resynced_once(skew: float) -> None:
         sim.faults.clock_skew = skew
         async with _reader(sim, key) as xt:
             page = await xt.get_orders(size=20)
-            assert len(page.items) == 20
+            assert len(page.orders) == 20
             assert xt.stats.clock_resyncs == 1
             assert xt.stats.by_endpoint == {"xt_orders": 2, "xt_time": 1}
             assert abs(xt.clock_offset - skew) < 0.5
