@@ -14,7 +14,9 @@ paced per account, paged to the end, typed (exact ``Decimal`` amounts, aware UTC
             print(order.venue, order.kind, order.amount, order.currency)
 
 Every venue's errors are the SDK's: one ``except OkxError`` catches them all, and API
-errors carry ``venue``, ``code``, ``msg`` and ``status``.
+errors carry ``venue``, ``code``, ``msg`` and ``status``. ``HASHKEY_ORDERS``,
+``XT_ORDERS`` and ``BYBIT_ORDERS`` are the endpoint rows (their budgets; what
+``sim.faults.queue`` takes to inject a fault into that venue's answers).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus
 from ._base import EarnOrderSource, NativeOrder, VenueClient
 from ._bybit import (
+    BYBIT_ORDERS,
     BybitAccountType,
     BybitEarn,
     BybitEarnOrder,
@@ -36,6 +39,7 @@ from ._bybit import (
     decode_bybit_page,
 )
 from ._hashkey import (
+    HASHKEY_ORDERS,
     HashKeyEarn,
     HashKeyEarnOrder,
     HashKeyOrderStatus,
@@ -43,10 +47,21 @@ from ._hashkey import (
     decode_hashkey_page,
 )
 from ._merge import iter_earn_orders
-from ._xt import XtEarn, XtEarnOrder, XtOrderPage, XtOrderStatus, XtOrderType, decode_xt_page
+from ._xt import (
+    XT_ORDERS,
+    XtEarn,
+    XtEarnOrder,
+    XtOrderPage,
+    XtOrderStatus,
+    XtOrderType,
+    decode_xt_page,
+)
 
 __all__ = [
+    "BYBIT_ORDERS",
+    "HASHKEY_ORDERS",
     "READERS",
+    "XT_ORDERS",
     "BybitAccountType",
     "BybitEarn",
     "BybitEarnOrder",
