@@ -74,7 +74,8 @@ _set = msgspec.structs.force_setattr
 
 
 class _OpenEnum(enum.StrEnum):
-    """A string enum that still decodes values OKX adds after this release."""
+    """A string enum that still decodes values a venue adds after this release
+    (an ``UNKNOWN`` pseudo-member keeping the value sent)."""
 
     @classmethod
     def _missing_(cls, value: object) -> Any:

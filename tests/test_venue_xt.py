@@ -213,8 +213,8 @@ async def test_bad_arguments_are_refused_before_sending(
     async with _reader() as xt:
         with pytest.raises(ValueError, match=match):
             await xt.get_orders(**kwargs)
-        with pytest.raises(ValueError, match="page_size"):
-            async for _ in xt.iter_orders(page_size=500):
+        with pytest.raises(ValueError, match="size"):
+            async for _ in xt.iter_orders(size=500):
                 pass
     assert sent(mocked) == []
 
@@ -445,7 +445,7 @@ async def test_twins_straddling_a_page_boundary_are_both_kept(
     page2 = [twin, *_rows(1_500_000_000_000, 2)]
     _serve(mocked, {1: [_page(page1, True)], 2: [_page(page2, False, True)]})
     async with _reader() as xt:
-        got = [o async for o in xt.iter_orders(page_size=3)]
+        got = [o async for o in xt.iter_orders(size=3)]
     ids = [o.order_id for o in got]
     assert len(got) == 6 and len(set(ids)) == 6
     assert ids[3] == ids[2] + ".1"
@@ -468,7 +468,7 @@ async def test_rows_pushed_down_meanwhile_are_not_repeated(mocked: RecordingResp
         },
     )
     async with _reader() as xt:
-        got = [o async for o in xt.iter_orders(page_size=3)]
+        got = [o async for o in xt.iter_orders(size=3)]
     amounts = [str(o.amount) for o in got]
     assert amounts == ["1", "2", "3", "4", "5", "6"]  # rows[2] not repeated, none lost
     assert len({o.order_id for o in got}) == 6
@@ -482,7 +482,7 @@ async def test_a_page_that_repeats_the_previous_stops_the_walk(
     async with _reader() as xt:
         got = []
         with pytest.raises(PaginationError, match="page 1 again"):
-            async for o in xt.iter_orders(page_size=3):
+            async for o in xt.iter_orders(size=3):
                 got.append(o)
     assert len(got) == 3
 

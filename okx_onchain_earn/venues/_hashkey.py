@@ -16,7 +16,6 @@ consecutive windows share their edge millisecond and orders are told apart by
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import hmac
 import time
@@ -47,6 +46,7 @@ from ..errors import (
     ServiceUnavailableError,
     TimestampError,
 )
+from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
 from ._base import VenueClient
 
@@ -98,19 +98,6 @@ _MS = timedelta(milliseconds=1)
 
 
 # --- models ---------------------------------------------------------------------
-
-
-class _OpenEnum(enum.StrEnum):
-    """A string enum that keeps values HashKey adds after this release."""
-
-    @classmethod
-    def _missing_(cls, value: object) -> Any:
-        if not isinstance(value, str):
-            return None
-        member = str.__new__(cls, value)
-        member._name_ = "UNKNOWN"
-        member._value_ = value
-        return member
 
 
 class HashKeyOrderType(_OpenEnum):

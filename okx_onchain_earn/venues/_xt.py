@@ -664,7 +664,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
         product_id: int | None = None,
         order_type: XtOrderType | str | None = None,
         status: XtOrderStatus | str | None = None,
-        page_size: int = MAX_PAGE_SIZE,
+        size: int = MAX_PAGE_SIZE,
     ) -> AsyncIterator[XtEarnOrder]:
         """Every order created between ``since`` and ``until`` (both included),
         walking XT's pages until ``hasNext`` is false.
@@ -685,7 +685,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
             status: ``SUCCESS``, ``PROCESSING`` or ``FAILED`` (an order that changes
                 status during the walk may leave the filter and shift later rows up
                 by one: see the XT page of the docs).
-            page_size: Orders per request, 1 to ``MAX_PAGE_SIZE``.
+            size: Orders per request (XT's ``size``), 1 to ``MAX_PAGE_SIZE``.
 
         Raises:
             ValueError: Naive datetimes, ``since`` after ``until``, a bad filter.
@@ -694,7 +694,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
         """
         check_bounds(since, until)
         base = self._params(product_id, order_type, status)
-        size = _positive("page_size", page_size, MAX_PAGE_SIZE)
+        per_page = _positive("size", size, MAX_PAGE_SIZE)
         now = self._now_ms()
         lo = None if since is None else _ceil_ms(since)
         hi = now if until is None else _floor_ms(until)
@@ -702,7 +702,7 @@ class XtEarn(VenueClient[XtEarnOrder]):
             return
         base["startTime"] = None if lo is None else str(lo - 1)
         base["endTime"] = str(min(hi + 1, now) if until is not None else hi)
-        base["size"] = size
+        base["size"] = per_page
         counts: dict[str, int] = {}
         prev: list[XtEarnOrder] = []
         number = 1

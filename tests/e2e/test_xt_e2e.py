@@ -95,7 +95,7 @@ async def test_paced_at_the_servers_own_budget_draws_no_refusal() -> None:
             _reader(sim, key, requests_per_second=XT_ORDERS.limit) for key in xs.keys
         ]
         try:
-            walks = await asyncio.gather(*(_walk(r, page_size=50) for r in readers))
+            walks = await asyncio.gather(*(_walk(r, size=50) for r in readers))
         finally:
             for r in readers:
                 await r.aclose()
@@ -110,7 +110,7 @@ async def test_orders_placed_during_the_walk_neither_enter_nor_shift_it() -> Non
         before = _truth(xs, key.uid)
         got: list[XtEarnOrder] = []
         async with _reader(sim, key) as xt:
-            async for order in xt.iter_orders(page_size=100):
+            async for order in xt.iter_orders(size=100):
                 got.append(order)
                 if len(got) in (50, 250, 450):
                     # New orders, stamped now: without a fixed endTime each would push
@@ -129,7 +129,7 @@ async def test_orders_appearing_late_in_the_past_do_not_repeat_rows() -> None:
         newest = xs.orders(key.uid)[0].start_ms
         got: list[XtEarnOrder] = []
         async with _reader(sim, key) as xt:
-            async for order in xt.iter_orders(page_size=100):
+            async for order in xt.iter_orders(size=100):
                 got.append(order)
                 if len(got) == 100:
                     # Became visible after page 1 was read, with an older creation time
@@ -153,7 +153,7 @@ async def test_since_until_are_inclusive_and_filters_match_the_server() -> None:
                 o
                 async for o in xt.iter_orders(order_type="SETTLE_INTEREST", status="SUCCESS")
             ]
-            product = [o async for o in xt.iter_orders(product_id=2001, page_size=30)]
+            product = [o async for o in xt.iter_orders(product_id=2001, size=30)]
             earn = [e async for e in xt.iter_earn_orders(since=since, until=until)]
         assert len(window) == sum(1 for o in orders if lo <= o.start_ms <= hi)
         assert min(round(o.start_time.timestamp() * 1000) for o in window) == lo
@@ -190,7 +190,7 @@ async def test_dropped_and_unavailable_answers_are_recovered() -> None:
         sim.faults.queue(None, "drop_before")
         sim.faults.set_rate("drop_after", 0.15)
         async with _reader(sim, key) as xt:
-            got = [o async for o in xt.iter_orders(page_size=50)]
+            got = [o async for o in xt.iter_orders(size=50)]
             retries = xt.stats.retries
         injected = sum(sim.faults.injected.values())
         assert injected >= 3 and retries == injected
