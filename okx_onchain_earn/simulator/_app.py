@@ -22,7 +22,6 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
-import msgspec
 from aiohttp import web
 
 from ..endpoints import ENDPOINTS, Endpoint, RateRule
@@ -33,7 +32,7 @@ from ._family import ACTIONS as FAMILY_ACTIONS
 from ._family import ccy_of_body
 from ._faults import FaultKind, Faults
 from ._limits import RateLimits
-from ._orders import SimError, param_error, param_missing
+from ._orders import SimError, json_object, param_error, param_missing
 from ._state import SimState
 from ._wire import WireAck, error_body, ok_body, ok_joined
 
@@ -148,18 +147,6 @@ def authenticate(sim: Served, request: web.Request, endpoint: Endpoint, body: by
 def _query(request: web.Request, name: str) -> str | None:
     # OKX treats an empty parameter as an absent one (clients drop empty values).
     return request.query.get(name) or None
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise SimError("50002", "JSON syntax error", 400) from None
-    if not isinstance(data, dict):
-        raise SimError("50002", "JSON syntax error", 400)
-    return data
 
 
 def _required_str(data: dict[str, Any], name: str) -> str:
@@ -285,7 +272,7 @@ def _orders_history(
 def _purchase(
     sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
-    data = _json_object(body)
+    data = json_object(body)
     product_id = _required_str(data, "productId")
     invest = data.get("investData")
     if not invest:
@@ -310,7 +297,7 @@ def _purchase(
 def _redeem(
     sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
-    data = _json_object(body)
+    data = json_object(body)
     ord_id = _ord_id(data)
     protocol_type = _required_str(data, "protocolType")
     early = data.get("allowEarlyRedeem")
@@ -328,7 +315,7 @@ def _redeem(
 def _cancel(
     sim: Served, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
-    data = _json_object(body)
+    data = json_object(body)
     ord_id = _ord_id(data)
     protocol_type = _required_str(data, "protocolType")
     order = sim.state.cancel(account, ord_id=ord_id, protocol_type=protocol_type)

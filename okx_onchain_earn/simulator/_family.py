@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from ._orders import SimError, param_error, param_missing
+from ._orders import SimError, json_object, param_error, param_missing
 from ._wire import fmt_amount, ok_body
 
 if TYPE_CHECKING:
@@ -442,18 +442,6 @@ def cancel_unstake(state: SimState, account: Account, coin: Coin, ord_id: str) -
 # --- HTTP actions -----------------------------------------------------------------
 
 
-def _object(body: bytes) -> dict[str, Any]:
-    if not body.strip():
-        return {}
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise SimError("50002", "JSON syntax error", 400) from None
-    if not isinstance(data, dict):
-        raise SimError("50002", "JSON syntax error", 400)
-    return data
-
-
 def _opt(data: dict[str, Any], name: str) -> str:
     """An optional string field; ``""`` (python-okx's "not given") reads as absent."""
     value = data.get(name)
@@ -533,7 +521,7 @@ def _transfer(
     sim: Any, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
 ) -> bytes:
     state: SimState = sim.state
-    data = _object(body)
+    data = json_object(body)
     ccy = _req(data, "ccy")
     amt = _amt(data, code="58114")
     from_, to = _req(data, "from"), _req(data, "to")
@@ -611,19 +599,19 @@ def _coin_action(name: str, what: str) -> Any:
     def purchase(
         sim: Any, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
     ) -> bytes:
-        stake(sim.state, account, coin, _amt(_object(body)))
+        stake(sim.state, account, coin, _amt(json_object(body)))
         return ok_body([])
 
     def redeem(
         sim: Any, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
     ) -> bytes:
-        unstake(sim.state, account, coin, _amt(_object(body)))
+        unstake(sim.state, account, coin, _amt(json_object(body)))
         return ok_body([])
 
     def cancel_redeem(
         sim: Any, account: Account, _key: ApiKey | None, _request: web.Request, body: bytes
     ) -> bytes:
-        record = cancel_unstake(sim.state, account, coin, _req(_object(body), "ordId"))
+        record = cancel_unstake(sim.state, account, coin, _req(json_object(body), "ordId"))
         return ok_body([{"ordId": record.ord_id}])
 
     def balance(

@@ -18,6 +18,9 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal
+from typing import Any
+
+import msgspec
 
 from ._catalogue import Product
 from ._history import HistoryBook
@@ -39,6 +42,7 @@ __all__ = [
     "SimError",
     "Timing",
     "cancel",
+    "json_object",
     "param_error",
     "param_missing",
     "purchase",
@@ -77,6 +81,23 @@ def param_error(name: str) -> SimError:
 def param_missing(name: str) -> SimError:
     """OKX's 50014 ``Parameter {name} can not be empty`` (HTTP 400)."""
     return SimError("50014", f"Parameter {name} can not be empty.", 400)
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """A POST body as OKX reads it: a JSON object (empty when the body is blank).
+
+    Raises:
+        SimError: 50002 the body is not JSON, or not an object.
+    """
+    if not body.strip():
+        return {}
+    try:
+        data = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise SimError("50002", "JSON syntax error", 400) from None
+    if not isinstance(data, dict):
+        raise SimError("50002", "JSON syntax error", 400)
+    return data
 
 
 def valid_tag(tag: str) -> bool:
