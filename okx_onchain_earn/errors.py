@@ -280,7 +280,9 @@ class ServiceUnavailableError(OkxAPIError):
 
 
 class RequestTimeoutError(OkxAPIError):
-    """OKX's own timeout (50004): whether the request took effect is unknown."""
+    """OKX has no result for the request yet: its own timeout (50004), or a funds
+    transfer taken and still being processed (58124). Whether it took effect is
+    unknown: a trade answered so is reconciled, never re-sent."""
 
 
 class InvalidRequestError(OkxAPIError):
@@ -328,7 +330,8 @@ ERROR_CODES: dict[str, type[OkxAPIError]] = {
     **_codes(PermissionDeniedError, 50030, 50120, 50121, 50035, 50038),
     **_codes(RateLimitError, 50011, 50061, 58102, 50040),
     **_codes(ServiceUnavailableError, 50001, 50013, 50026, 50046, 51739),
-    **_codes(RequestTimeoutError, 50004),
+    # 58124: a transfer OKX took and is still processing (its state tells the end).
+    **_codes(RequestTimeoutError, 50004, 58124),
     **_codes(InvalidRequestError, 50000, 50002, 50006, range(50014, 50017), 50024, 50025, 51000),
     **_codes(InvalidRequestError, 58114, 58123, 58129),
     **_codes(InsufficientBalanceError, 58116, 58350),

@@ -204,6 +204,8 @@ async def test_transfer_refusals_are_typed(mocked: RecordingResponses, client: O
     "response",
     [
         {"payload": {"code": "50004", "msg": "timeout", "data": []}},
+        # Taken and still processing: never a refusal (a re-send could move funds twice).
+        {"payload": {"code": "58124", "msg": "Your transfer is being processed", "data": []}},
         {"exception": TimeoutError()},
         {"exception": aiohttp.ServerDisconnectedError()},
         {"payload": {"code": "0", "msg": "", "data": []}},  # success without a transfer id
