@@ -622,15 +622,19 @@ class OnchainEarnClient:
         self, *, since: datetime | None = None, until: datetime | None = None
     ) -> AsyncIterator[EarnOrder]:
         """Every order purchased between ``since`` and ``until`` (both included), as
-        venue-neutral ``EarnOrder``s.
+        venue-neutral ``EarnOrder``s, each once.
 
         The active orders first, then the whole history (newest first), so this client
         can be read beside other venues' by ``venues.iter_earn_orders``. An order that
-        completes between the two reads can appear in neither or, rarely, in both: OKX
-        offers no snapshot across the two endpoints.
+        completes between the two reads is in both answers: it comes out once, as the
+        active order it was when read. One purchased after the active orders were read
+        is not listed (it is not in the history yet); OKX offers no snapshot across the
+        two endpoints.
         """
         check_bounds(since, until)
+        active_ids: set[str] = set()
         for order in await self.get_active_orders():
+            active_ids.add(order.ord_id)
             at = order.purchased_time
             if at is not None and (
                 (since is not None and at < since) or (until is not None and at > until)
@@ -638,4 +642,5 @@ class OnchainEarnClient:
                 continue
             yield order.to_earn_order()
         async for done in self.iter_order_history(since=since, until=until):
-            yield done.to_earn_order()
+            if done.ord_id not in active_ids:
+                yield done.to_earn_order()

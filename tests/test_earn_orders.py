@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import traceback
+from collections import Counter
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,7 +17,7 @@ from okx_onchain_earn import OnchainEarnClient
 from okx_onchain_earn._earn_order import check_bounds
 from okx_onchain_earn.endpoints import Endpoint, Permission, RateRule
 from okx_onchain_earn.errors import OkxAPIError, OkxError, RateLimitError
-from okx_onchain_earn.models import ActiveOrder, HistoryOrder, decode_page
+from okx_onchain_earn.models import ActiveOrder, HistoryOrder, OrderState, decode_page
 from okx_onchain_earn.simulator import Simulator
 from okx_onchain_earn.venue import Signed, Venue
 from okx_onchain_earn.venues import (
@@ -98,12 +100,11 @@ async def test_a_failing_source_raises_and_stops_the_others() -> None:
     assert sum(o.venue == "bad" for o in got) == 5
 
 
-async def test_breaking_out_stops_every_reader() -> None:
+async def test_closing_the_stream_stops_every_reader() -> None:
     sources = [FakeSource("a", 10_000), FakeSource("b", 10_000)]
-    stream = iter_earn_orders(*sources)
-    async for _ in stream:
-        break
-    await stream.aclose()  # type: ignore[attr-defined]  # an async generator
+    async with aclosing(iter_earn_orders(*sources)) as stream:
+        async for _ in stream:
+            break
     assert all(s.closed for s in sources)
     assert all(s.yielded < 10_000 for s in sources)
 
@@ -287,3 +288,35 @@ def test_requests_per_second_replaces_the_row_budget() -> None:
     paced = reader._paced(row)
     assert (paced.name, paced.limit, paced.window) == ("fake_orders", 7, 1.0)
     assert FakeReader(api_key="k" * 16, secret_key="s" * 16)._paced(row) is row
+
+
+async def test_an_okx_order_completing_between_the_two_reads_comes_out_once() -> None:
+    async with Simulator(accounts=1, history_orders=5) as sim:
+        creds = sim.credentials[0]
+        async with OnchainEarnClient(creds, base_url=sim.base_url) as client:
+            earning = [
+                o for o in await client.get_active_orders() if o.state is OrderState.EARNING
+            ]
+            order = earning[0]
+            await client.redeem(
+                ord_id=order.ord_id, protocol_type=order.protocol_type, allow_early_redeem=True
+            )
+
+            class Slow:
+                """The client, with time passing right after its active orders are read."""
+
+                async def get_active_orders(self) -> list[ActiveOrder]:
+                    rows = await client.get_active_orders()
+                    sim.clock.advance(3600)  # the redemption completes before the history
+                    return rows
+
+                def __getattr__(self, name: str) -> object:
+                    return getattr(client, name)
+
+            slow = Slow()
+            earn = [o async for o in OnchainEarnClient.iter_earn_orders(slow)]  # type: ignore[arg-type]
+            history = [o async for o in client.iter_order_history()]
+    ids = Counter(o.order_id for o in earn)
+    assert order.ord_id in {h.ord_id for h in history}, "it completed meanwhile"
+    assert ids[order.ord_id] == 1
+    assert max(ids.values()) == 1

@@ -8,7 +8,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -673,7 +673,11 @@ def orders(
             readers = [await stack.enter_async_context(make()) for make in makers]
             shown = 0
             batch: list[Any] = []
-            stream = iter_earn_orders(*readers, since=since, until=until)
+            # Closed on leaving the block (a --limit reached included): every reader
+            # stops at once, not whenever the generator is collected.
+            stream = await stack.enter_async_context(
+                aclosing(iter_earn_orders(*readers, since=since, until=until))
+            )
             async for order in stream:
                 batch.append(earn_order_item(order))
                 shown += 1

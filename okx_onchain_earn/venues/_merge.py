@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from datetime import datetime
 
 from .._earn_order import EarnOrder, check_bounds
@@ -29,7 +29,7 @@ async def iter_earn_orders(
     *sources: EarnOrderSource,
     since: datetime | None = None,
     until: datetime | None = None,
-) -> AsyncIterator[EarnOrder]:
+) -> AsyncGenerator[EarnOrder, None]:
     """Every order of every source created between ``since`` and ``until`` (both
     included), as ``EarnOrder``s.
 
@@ -39,7 +39,14 @@ async def iter_earn_orders(
     order comes out exactly once.
 
     If a source fails, the others are stopped and its error is raised; orders already
-    handed out stay valid. Breaking out of the loop stops every reader.
+    handed out stay valid. Closing the iterator stops every reader at once; to stop
+    early, read it under ``contextlib.aclosing`` (a bare ``break`` leaves the readers
+    running until the generator is garbage-collected, as for any async generator)::
+
+        async with aclosing(iter_earn_orders(okx, bybit)) as orders:
+            async for order in orders:
+                if done(order):
+                    break
 
     Args:
         sources: The readers to merge (at least one).
