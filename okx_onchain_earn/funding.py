@@ -23,8 +23,9 @@ purchases.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any, Literal
 
 import msgspec
@@ -50,7 +51,7 @@ __all__ = [
 ]
 
 #: OKX's codes of the accounts a transfer moves between.
-ACCOUNT_CODES: dict[str, str] = {"funding": "6", "trading": "18"}
+ACCOUNT_CODES: Mapping[str, str] = MappingProxyType({"funding": "6", "trading": "18"})
 _ACCOUNT_NAMES = {code: name for name, code in ACCOUNT_CODES.items()}
 AccountName = Literal["funding", "trading"]
 

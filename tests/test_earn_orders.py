@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -21,10 +22,16 @@ from okx_onchain_earn.models import ActiveOrder, HistoryOrder, OrderState, decod
 from okx_onchain_earn.simulator import Simulator
 from okx_onchain_earn.venue import Signed, Venue
 from okx_onchain_earn.venues import (
+    BYBIT_ORDERS,
+    HASHKEY_ORDERS,
+    XT_ORDERS,
+    BybitEarn,
     EarnOrder,
     EarnOrderKind,
     EarnOrderStatus,
+    HashKeyEarn,
     VenueClient,
+    XtEarn,
     iter_earn_orders,
 )
 
@@ -320,3 +327,16 @@ async def test_an_okx_order_completing_between_the_two_reads_comes_out_once() ->
     assert order.ord_id in {h.ord_id for h in history}, "it completed meanwhile"
     assert ids[order.ord_id] == 1
     assert max(ids.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("reader", "row", "per_second"),
+    [(XtEarn, XT_ORDERS, 5), (BybitEarn, BYBIT_ORDERS, 5), (HashKeyEarn, HASHKEY_ORDERS, 2)],
+)
+def test_each_reader_paces_at_its_documented_default(
+    reader: type[VenueClient[Any]], row: Endpoint, per_second: int
+) -> None:
+    paced = reader(api_key="k" * 16, secret_key="s" * 16)._paced(row)
+    assert paced.limit / paced.window == per_second
+    faster = reader(api_key="k" * 16, secret_key="s" * 16, requests_per_second=9)._paced(row)
+    assert faster.limit / faster.window == 9

@@ -20,11 +20,12 @@ import hashlib
 import hmac
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
 from operator import attrgetter, truediv
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
@@ -327,16 +328,18 @@ def _codes(cls: type[OkxAPIError], *codes: str) -> dict[str, type[OkxAPIError]]:
 
 #: HashKey's error ``code`` → the SDK's exception class (HashKey's published error
 #: table; the HashKey page of the docs lists each code with its message).
-HASHKEY_ERRORS: dict[str, type[OkxAPIError]] = {
-    **_codes(InvalidRequestError, "0001", "-1004", "-1024", "-1130", "-2027", "-2028"),
-    **_codes(InvalidRequestError, "-2029", "-2036"),
-    **_codes(AuthenticationError, "0002", "0102", "0103", "-1002"),
-    **_codes(TimestampError, "-1021"),
-    **_codes(PermissionDeniedError, "0104", "0202", "-1005", "-3117"),
-    **_codes(RateLimitError, "0003", "-3145"),
-    **_codes(ServiceUnavailableError, "-1000", "-1001", "-2040"),
-    **_codes(RequestTimeoutError, "-1006", "-1007"),
-}
+HASHKEY_ERRORS: Mapping[str, type[OkxAPIError]] = MappingProxyType(
+    {
+        **_codes(InvalidRequestError, "0001", "-1004", "-1024", "-1130", "-2027", "-2028"),
+        **_codes(InvalidRequestError, "-2029", "-2036"),
+        **_codes(AuthenticationError, "0002", "0102", "0103", "-1002"),
+        **_codes(TimestampError, "-1021"),
+        **_codes(PermissionDeniedError, "0104", "0202", "-1005", "-3117"),
+        **_codes(RateLimitError, "0003", "-3145"),
+        **_codes(ServiceUnavailableError, "-1000", "-1001", "-2040"),
+        **_codes(RequestTimeoutError, "-1006", "-1007"),
+    }
+)
 
 
 def hashkey_error(

@@ -17,7 +17,6 @@ What is XT's own, all in this module:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import hmac
 import logging
@@ -26,7 +25,8 @@ import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NoReturn
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import msgspec
 import msgspec.structs
@@ -108,31 +108,33 @@ _ALGORITHM = "HmacSHA256"
 # --- errors ---------------------------------------------------------------------
 
 #: XT's published message codes (``mc``) and what each means.
-XT_MESSAGES: Mapping[str, str] = {
-    "AUTH_001": "missing request header validate-appkey",
-    "AUTH_002": "missing request header validate-timestamp",
-    "AUTH_003": "missing request header validate-recvwindow",
-    "AUTH_004": "bad request header validate-recvwindow",
-    "AUTH_005": "missing request header validate-algorithms",
-    "AUTH_006": "bad request header validate-algorithms",
-    "AUTH_007": "missing request header validate-signature",
-    "AUTH_101": "ApiKey does not exist",
-    "AUTH_102": "ApiKey is not activated",
-    "AUTH_103": "signature error",
-    "AUTH_104": "request from an IP the key is not bound to",
-    "AUTH_105": "outdated message (timestamp outside the receive window)",
-    "AUTH_106": "exceeded the API key's permission",
-    "NO_OPERATION_PERMISSION": "the account has no permission for this operation",
-    "PERMISSION_LIMIT": "operating on another user is not allowed",
-    "COMMON_001": "the user does not exist",
-    "COMMON_002": "system busy, please try again later",
-    "COMMON_003": "operation failed, please try again later",
-    "FUND_017": "parameter error",
-    "GATEWAY_0001": "risk control triggered",
-    "GATEWAY_0002": "risk control triggered",
-    "GATEWAY_0003": "risk control triggered",
-    "GATEWAY_0004": "risk control triggered",
-}
+XT_MESSAGES: Mapping[str, str] = MappingProxyType(
+    {
+        "AUTH_001": "missing request header validate-appkey",
+        "AUTH_002": "missing request header validate-timestamp",
+        "AUTH_003": "missing request header validate-recvwindow",
+        "AUTH_004": "bad request header validate-recvwindow",
+        "AUTH_005": "missing request header validate-algorithms",
+        "AUTH_006": "bad request header validate-algorithms",
+        "AUTH_007": "missing request header validate-signature",
+        "AUTH_101": "ApiKey does not exist",
+        "AUTH_102": "ApiKey is not activated",
+        "AUTH_103": "signature error",
+        "AUTH_104": "request from an IP the key is not bound to",
+        "AUTH_105": "outdated message (timestamp outside the receive window)",
+        "AUTH_106": "exceeded the API key's permission",
+        "NO_OPERATION_PERMISSION": "the account has no permission for this operation",
+        "PERMISSION_LIMIT": "operating on another user is not allowed",
+        "COMMON_001": "the user does not exist",
+        "COMMON_002": "system busy, please try again later",
+        "COMMON_003": "operation failed, please try again later",
+        "FUND_017": "parameter error",
+        "GATEWAY_0001": "risk control triggered",
+        "GATEWAY_0002": "risk control triggered",
+        "GATEWAY_0003": "risk control triggered",
+        "GATEWAY_0004": "risk control triggered",
+    }
+)
 
 
 def _family(cls: type[OkxAPIError], *codes: str) -> dict[str, type[OkxAPIError]]:
@@ -142,36 +144,38 @@ def _family(cls: type[OkxAPIError], *codes: str) -> dict[str, type[OkxAPIError]]
 #: XT ``mc`` → the SDK's exception class (HTTP 429 is a ``RateLimitError`` whatever
 #: its body; an unknown code is an ``OkxAPIError``, a ``ServiceUnavailableError``
 #: when its HTTP status is 5xx).
-XT_ERROR_CODES: Mapping[str, type[OkxAPIError]] = {
-    **_family(
-        AuthenticationError,
-        "AUTH_001",
-        "AUTH_002",
-        "AUTH_003",
-        "AUTH_004",
-        "AUTH_005",
-        "AUTH_006",
-        "AUTH_007",
-        "AUTH_101",
-        "AUTH_102",
-        "AUTH_103",
-        "AUTH_104",
-        "COMMON_001",
-    ),
-    **_family(TimestampError, "AUTH_105"),
-    **_family(
-        PermissionDeniedError,
-        "AUTH_106",
-        "NO_OPERATION_PERMISSION",
-        "PERMISSION_LIMIT",
-        "GATEWAY_0001",
-        "GATEWAY_0002",
-        "GATEWAY_0003",
-        "GATEWAY_0004",
-    ),
-    **_family(ServiceUnavailableError, "COMMON_002", "COMMON_003"),
-    **_family(InvalidRequestError, "FUND_017"),
-}
+XT_ERROR_CODES: Mapping[str, type[OkxAPIError]] = MappingProxyType(
+    {
+        **_family(
+            AuthenticationError,
+            "AUTH_001",
+            "AUTH_002",
+            "AUTH_003",
+            "AUTH_004",
+            "AUTH_005",
+            "AUTH_006",
+            "AUTH_007",
+            "AUTH_101",
+            "AUTH_102",
+            "AUTH_103",
+            "AUTH_104",
+            "COMMON_001",
+        ),
+        **_family(TimestampError, "AUTH_105"),
+        **_family(
+            PermissionDeniedError,
+            "AUTH_106",
+            "NO_OPERATION_PERMISSION",
+            "PERMISSION_LIMIT",
+            "GATEWAY_0001",
+            "GATEWAY_0002",
+            "GATEWAY_0003",
+            "GATEWAY_0004",
+        ),
+        **_family(ServiceUnavailableError, "COMMON_002", "COMMON_003"),
+        **_family(InvalidRequestError, "FUND_017"),
+    }
+)
 
 
 def xt_error(mc: str, ma: object, *, status: int, endpoint: str) -> OkxAPIError:
@@ -593,14 +597,10 @@ class XtEarn(VenueClient[XtEarnOrder]):
 
     venue = "xt"
     default_base_url = XT_HOST
+    default_requests_per_second: ClassVar[int | None] = DEFAULT_REQUESTS_PER_SECOND
 
     def _make_venue(self, api_key: str, secret_key: str, recv_window: int) -> XtVenue:
         return XtVenue(api_key, secret_key, recv_window)
-
-    def _paced(self, endpoint: Endpoint) -> Endpoint:
-        if self._requests_per_second is None and endpoint.name == XT_ORDERS.name:
-            return dataclasses.replace(endpoint, limit=DEFAULT_REQUESTS_PER_SECOND)
-        return super()._paced(endpoint)
 
     def _encode(self, params: Mapping[str, str | None]) -> str:
         """The query sorted by key, as XT signs it (the values are digits or
