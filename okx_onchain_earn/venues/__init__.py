@@ -49,12 +49,14 @@ from ._hashkey import (
 from ._merge import iter_earn_orders
 from ._xt import (
     XT_ORDERS,
+    XtApy,
     XtEarn,
     XtEarnOrder,
     XtOrderPage,
     XtOrderStatus,
     XtOrderType,
     decode_xt_page,
+    derive_order_id,
 )
 
 __all__ = [
@@ -79,6 +81,7 @@ __all__ = [
     "HashKeyOrderType",
     "NativeOrder",
     "VenueClient",
+    "XtApy",
     "XtEarn",
     "XtEarnOrder",
     "XtOrderPage",
@@ -87,6 +90,7 @@ __all__ = [
     "decode_bybit_page",
     "decode_hashkey_page",
     "decode_xt_page",
+    "derive_order_id",
     "iter_earn_orders",
 ]
 
