@@ -36,7 +36,7 @@ from okx_onchain_earn.cli._config import (
 from okx_onchain_earn.cli._errors import ExitCode, describe_failure
 from okx_onchain_earn.cli._output import ACTIVE, HISTORY, OFFERS, Column, Item, Listing, render
 from okx_onchain_earn.errors import PermissionDeniedError, TimestampError
-from okx_onchain_earn.profiles import read_profiles
+from okx_onchain_earn.profiles import read_profiles, read_venue_profiles
 from okx_onchain_earn.simulator import Simulator, run_simulator
 
 T = TypeVar("T")
@@ -584,3 +584,22 @@ def test_main_runs_the_cli(capsys: pytest.CaptureFixture[str]) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert "okx-earn" in capsys.readouterr().out
+
+
+def test_simulate_serves_other_venues_for_orders(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "sim.toml"
+    result = run(runner, "simulate", "--port", "0", "--accounts", "1", "--profiles", str(path),
+                 "--venues", "all", "--venue-accounts", "2", "--duration", "0.2")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "okx-earn orders --config" in result.stdout
+    others = read_venue_profiles(path)
+    assert sorted(others) == [
+        "bybit-1", "bybit-2", "hashkey-1", "hashkey-2", "xt-1", "xt-2"
+    ]
+    assert all(p.host is not None and p.host.startswith("http://127.0.0.1:")
+               for p in others.values())  # fmt: skip
+    for profile in others.values():
+        assert profile.secret_key not in result.output
+    one = run(runner, "simulate", "--port", "0", "--accounts", "1", "--profiles", str(path),
+              "--venues", "xt", "--duration", "0.1")  # fmt: skip
+    assert one.exit_code == 0 and {p.venue for p in read_venue_profiles(path).values()} == {"xt"}

@@ -839,6 +839,15 @@ async def _until_stopped(duration: float | None) -> None:
     help="Where to write the test keys as a profiles file."
     f" Default: {default_config_path().with_name('simulator.toml')}",
 )
+@click.option(
+    "--venues",
+    type=click.Choice(["none", "all", *VENUES[1:]]),
+    multiple=True,
+    help="Also serve these venues' earn orders on the same port (repeatable; `all`:"
+    " HashKey, XT and Bybit); their keys are written to the profiles file too.",
+)
+@click.option("--venue-accounts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Accounts (one key each) of every other venue served.")  # fmt: skip
 @click.option("--duration", type=click.FloatRange(min=0, min_open=True), hidden=True,
               help="Stop after this many seconds (for scripts and tests).")  # fmt: skip
 def simulate(
@@ -852,12 +861,15 @@ def simulate(
     jitter_ms: float,
     spike: float,
     profiles_path: Path | None,
+    venues: tuple[str, ...],
+    venue_accounts: int,
     duration: float | None,
 ) -> None:
     """Serve the embedded OKX simulator until Ctrl-C.
 
     Writes a profiles file with one test key per account, usable by every command
-    with --config (the file sets the host, so no --host is needed).
+    with --config (the file sets the host, so no --host is needed). With --venues,
+    HashKey, XT and Bybit earn orders are served too, for `okx-earn orders`.
     """
     from ..simulator import Simulator
 
@@ -866,6 +878,7 @@ def simulate(
         _fail(Failure(ExitCode.USAGE, f"refusing to overwrite your profiles file {path}"))
     if jitter_ms > latency_ms:
         _fail(Failure(ExitCode.USAGE, "--jitter-ms cannot exceed --latency-ms"))
+    served = list(VENUES[1:]) if "all" in venues else [v for v in venues if v != "none"]
 
     async def run() -> None:
         async with Simulator(
@@ -878,6 +891,8 @@ def simulate(
             latency=latency_ms / 1000,
             jitter=jitter_ms / 1000,
             spike=spike,
+            venues=served,
+            venue_accounts=venue_accounts,
         ) as sim:
             names = sim.write_profiles(path)
             limits = "off" if no_rate_limit else "on (per user id, as OKX)"
@@ -887,7 +902,8 @@ def simulate(
                 f"  {accounts} accounts, rate limits {limits}, seed {seed}\n"
                 f"  test keys written to {path} (profiles: {shown})\n"
                 f"  try: okx-earn offers --config {path} --profile {names[0]}\n"
-                "Press Ctrl-C to stop."
+                + (f"  and: okx-earn orders --config {path} --venue all\n" if served else "")
+                + "Press Ctrl-C to stop."
             )
             await _until_stopped(duration)
         click.echo("stopped")
