@@ -461,26 +461,74 @@ def _ms(value: datetime) -> int:
     return (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
 
 
-@pytest.mark.parametrize(("start_in", "end_in"), [(True, True), (True, False), (False, True)])
-async def test_the_walk_loses_and_repeats_nothing_whichever_bound_is_inclusive(
+# Every reading of startTime/endTime HashKey might have (its page does not say):
+# inclusive, exclusive, and half-open either way.
+BOUNDS = pytest.mark.parametrize(
+    ("start_in", "end_in"),
+    [(True, True), (False, False), (True, False), (False, True)],
+    ids=["inclusive", "exclusive", "start-only", "end-only"],
+)
+
+
+@BOUNDS
+async def test_the_walk_loses_and_repeats_nothing_whatever_the_bounds(
     start_in: bool, end_in: bool
 ) -> None:
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=10)
     base = _ms(since)
-    # Dense bursts of 6 orders per millisecond, every 37 ms: edges fall inside bursts.
+    # Dense bursts of 6 orders per millisecond, every 37 ms: edges fall inside bursts,
+    # and the first and last bursts sit exactly on since and until.
     rows = [(n, base + 37 * (n // 6)) for n in range(600)]
     server = _Server(rows, start_in=start_in, end_in=end_in)
     until = since + timedelta(milliseconds=37 * 99)
     got = [o async for o in _walk(server, since, until, limit=10)]
     ids = [int(o.order_id) for o in got]
     assert len(ids) == len(set(ids))
-    if start_in and end_in:
-        assert sorted(ids) == list(range(600))
-    else:
-        # One bound exclusive: only the outermost edge of since/until can be missed.
-        inner = [n for n, ms in rows if base < ms < _ms(until)]
-        assert set(inner) <= set(ids)
+    assert sorted(ids) == list(range(600))
     assert any(found >= 10 for _, _, found in server.windows), "some window came back full"
+
+
+@BOUNDS
+async def test_one_order_per_millisecond_none_lost_at_window_edges(
+    start_in: bool, end_in: bool
+) -> None:
+    # The reviewer's case: 201 orders, one per ms, on since..until both included.
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    base = _ms(since)
+    rows = [(n, base + n) for n in range(201)]
+    server = _Server(rows, start_in=start_in, end_in=end_in)
+    got = [o async for o in _walk(server, since, since + timedelta(milliseconds=200), limit=50)]
+    ids = [int(o.order_id) for o in got]
+    assert sorted(ids) == list(range(201)) and len(ids) == 201
+
+
+@BOUNDS
+async def test_crowded_neighbours_of_a_millisecond_are_no_pagination_error(
+    start_in: bool, end_in: bool
+) -> None:
+    # 4 orders in each of three consecutive ms: 12 together, fewer than limit=10 each.
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    base = _ms(since)
+    rows = [(10 * d + i, base + 500 + d) for d in range(3) for i in range(4)]
+    rows += [(100 + n, base + 50 * n) for n in range(21)]
+    server = _Server(rows, start_in=start_in, end_in=end_in)
+    got = [o async for o in _walk(server, since, since + timedelta(seconds=1), limit=10)]
+    ids = [int(o.order_id) for o in got]
+    assert len(ids) == len(set(ids))
+    assert sorted(ids) == sorted(n for n, _ in rows)
+
+
+@BOUNDS
+async def test_an_empty_millisecond_between_crowded_ones_is_read_as_empty(
+    start_in: bool, end_in: bool
+) -> None:
+    since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
+    base = _ms(since)
+    rows = [(i, base + 499) for i in range(6)] + [(10 + i, base + 501) for i in range(6)]
+    rows += [(100, base), (101, base + 1000)]
+    server = _Server(rows, start_in=start_in, end_in=end_in)
+    got = [o async for o in _walk(server, since, since + timedelta(seconds=1), limit=10)]
+    assert sorted(int(o.order_id) for o in got) == sorted(n for n, _ in rows)
 
 
 async def test_a_window_exactly_full_is_narrowed_and_read_whole() -> None:
@@ -493,11 +541,14 @@ async def test_a_window_exactly_full_is_narrowed_and_read_whole() -> None:
     assert server.windows[0][2] == 10 and len(server.windows) > 1
 
 
-async def test_limit_orders_in_one_millisecond_is_a_pagination_error() -> None:
+@BOUNDS
+async def test_limit_orders_in_one_millisecond_is_a_pagination_error(
+    start_in: bool, end_in: bool
+) -> None:
     since = datetime.now(UTC).replace(microsecond=0) - timedelta(days=1)
     base = _ms(since)
     rows = [(n, base + 5) for n in range(10)] + [(100 + n, base + n) for n in range(5)]
-    server = _Server(rows, start_in=True, end_in=True)
+    server = _Server(rows, start_in=start_in, end_in=end_in)
     got: list[str] = []
     with pytest.raises(PaginationError) as info:
         async for order in _walk(server, since, since + timedelta(seconds=1), limit=10):

@@ -9,9 +9,10 @@ are query parameters.
 The endpoint has no cursor: ``limit`` (at most 1000) orders inside a
 ``startTime``/``endTime`` window on the creation time, within the last 180 days, in an
 order the page does not state. ``HashKeyEarn.iter_orders`` therefore walks windows:
-a window that comes back full may hold more, so it is narrowed and asked again;
-consecutive windows share their edge millisecond and orders are told apart by
-``orderId``, so none is lost or repeated at an edge (see ``docs/venues/hashkey.md``).
+a window that comes back full may hold more, so it is narrowed and asked again.
+Windows are disjoint, each asked one millisecond wider on each side and filtered
+here, so that whether HashKey's bounds are inclusive or not (unstated) no order is
+lost or repeated at an edge (see ``docs/venues/hashkey.md``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import hashlib
 import hmac
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
@@ -523,6 +524,24 @@ def _text(name: str, value: str | None) -> str | None:
     return value
 
 
+class _Bounds:
+    """What HashKey's answers proved about its window bounds: a bound is inclusive
+    once an order created on it came back (never assumed otherwise)."""
+
+    __slots__ = ("end", "start")
+
+    def __init__(self) -> None:
+        self.start = False
+        self.end = False
+
+    def learn(self, start_ms: int, end_ms: int, page: list[HashKeyEarnOrder]) -> None:
+        for order in page:
+            if order.transaction_time is not None:
+                created = _ms(order.transaction_time)
+                self.start = self.start or created == start_ms
+                self.end = self.end or created == end_ms
+
+
 class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
     """Reads HashKey's earn orders (``GET /api/v1/earn/orders``), paced per API key.
 
@@ -575,9 +594,10 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
             order_id: Only this order.
             cl_order_id: Only the order with this client order id.
             limit: At most this many orders, 1 to 1000 (HashKey's default is 500).
-            start_time: Only orders created at or after this aware datetime, within
-                the last 180 days.
-            end_time: Only orders created at or before this aware datetime.
+            start_time: ``startTime``: orders created from this aware datetime,
+                within the last 180 days (whether HashKey includes it is unstated).
+            end_time: ``endTime``: orders created up to this aware datetime (whether
+                HashKey includes it is unstated).
 
         Raises:
             ValueError: A filter is empty or holds whitespace, ``limit`` is out of
@@ -639,11 +659,16 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
         """Every order created between ``since`` and ``until`` (both included), each
         once, window after window from the oldest.
 
-        A window that comes back full (``limit`` orders) may hold more: it is halved
-        and asked again; a window that comes back short is complete. Consecutive
-        windows share their edge millisecond (whether HashKey's bounds are inclusive
-        or not, nothing at an edge is lost) and an order already yielded is skipped
-        by its ``orderId``. Within a window, orders come in HashKey's order.
+        The range is cut into disjoint windows ``[lo, hi]``, each asked one
+        millisecond wider on each side (``startTime=lo-1``, ``endTime=hi+1``) and
+        filtered here to ``[lo, hi]``: whether HashKey's bounds are inclusive,
+        exclusive or half-open (its page does not say), no order is lost at an edge,
+        ``since`` and ``until`` included, and none is yielded twice (an ``orderId``
+        already yielded is skipped). An answer of ``limit`` orders may hold more: its
+        window is halved and asked again; a shorter answer is complete. A
+        one-millisecond window whose answer is full is asked again three ways, each
+        of which holds that millisecond alone for one reading of the bounds. Within
+        a window, orders come in HashKey's order.
 
         Args:
             since: From this aware datetime, within the last 180 days; ``None``: from
@@ -673,47 +698,87 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
                 f"until ({until.isoformat()}) is older than the {HASHKEY_HISTORY_DAYS} days"
                 " HashKey lists orders for"
             )
-        lo = _ms(since, ceil=True) if since is not None else self._oldest_ms() + _EDGE_MARGIN_MS
-        hi_end = _ms(until) if until is not None else self._server_ms()
-        first, last = lo, hi_end
+        first = _ms(since, ceil=True) if since is not None else self._oldest_ms() + _EDGE_MARGIN_MS
+        last = _ms(until) if until is not None else self._server_ms()
         kind = None if order_type is None else str(order_type)
-        seen: set[str] = set()
-        width = hi_end - lo + 1
-        while lo <= hi_end:
-            hi = min(hi_end, lo + width - 1)
+        proven = _Bounds()
+
+        async def ask(start_ms: int, end_ms: int) -> list[HashKeyEarnOrder]:
             page = await self._page(
                 product_id=product_id,
                 order_type=kind,
                 order_id=None,
                 cl_order_id=None,
                 limit=limit,
-                start_ms=lo,
-                end_ms=hi,
+                start_ms=start_ms,
+                end_ms=end_ms,
             )
+            proven.learn(start_ms, end_ms, page)
+            return page
+
+        seen: set[str] = set()
+        lo, width = first, last - first + 1
+        while lo <= last:
+            hi = min(last, lo + width - 1)
+            # One millisecond wider on each side: whichever way HashKey reads its bounds,
+            # the answer covers [lo, hi] (and is filtered to it below).
+            page = await ask(lo - 1, hi + 1)
             if len(page) >= limit:
-                if hi == lo:
-                    raise PaginationError(
-                        f"{HASHKEY_ORDERS.name}: {len(page)} orders or more were created in"
-                        f" the one millisecond {lo} ({_fromtimestamp(lo / 1000, UTC)}):"
-                        " HashKey's time windows cannot list them all (raise limit, up to"
-                        f" {_MAX_LIMIT}, or ask HashKey)",
-                        cursor=str(lo),
-                    )
-                # Full: there may be more. Narrow, and ask again from the same start.
-                width = (hi - lo + 1) // 2
-                continue
+                if hi > lo:
+                    # Full: there may be more. Narrow, and ask again from the same start.
+                    width = (hi - lo + 1) // 2
+                    continue
+                page = await self._millisecond(lo, page, limit, proven, ask)
             for order in page:
                 if order.order_id in seen:
                     continue
                 created = order.transaction_time
-                if created is not None and not first <= _ms(created) <= last:
-                    continue  # outside since/until: HashKey's bounds read loosely
+                if created is not None and not lo <= _ms(created) <= hi:
+                    continue  # the next window's, the previous one's, or outside since/until
                 seen.add(order.order_id)
                 yield order
-            if hi == hi_end:
-                return
-            # The next window starts on this one's last millisecond (see above); a
-            # one-millisecond window is done with that millisecond.
-            lo = hi if hi > lo else hi + 1
+            # Windows are disjoint: the next one starts after this one's last millisecond.
+            lo = hi + 1
             if len(page) < limit // 2:
                 width *= 2
+
+    async def _millisecond(
+        self,
+        ms: int,
+        crowded: list[HashKeyEarnOrder],
+        limit: int,
+        proven: _Bounds,
+        ask: Callable[[int, int], Awaitable[list[HashKeyEarnOrder]]],
+    ) -> list[HashKeyEarnOrder]:
+        """Every order of the millisecond ``ms``, whose answer for ``[ms - 1, ms + 1]``
+        (``crowded``) came back full, maybe with its neighbours' orders.
+
+        ``[ms, ms]``, ``[ms, ms + 1]`` and ``[ms - 1, ms]`` are asked in turn: each holds
+        ``ms`` alone for one reading of HashKey's bounds. An answer is all of ``ms``'s
+        orders when it is not full and its window surely holds ``ms``: ``ms`` is
+        strictly inside it, or on a bound that some answer proved inclusive (an order
+        on that bound came back). Every order of every answer is returned; the caller
+        keeps those of ``ms``.
+
+        Raises:
+            PaginationError: No such answer. Under each reading of the bounds that
+                means ``ms`` alone holds ``limit`` orders or more (``[ms, ms]`` full
+                proves it under any reading).
+        """
+        found = {o.order_id: o for o in crowded}
+        short: list[tuple[int, int]] = []
+        for start, end in ((ms, ms), (ms, ms + 1), (ms - 1, ms)):
+            page = await ask(start, end)
+            found.update((o.order_id, o) for o in page)
+            if len(page) >= limit and start == end:
+                break  # whatever the bounds, [ms, ms] holds ms at most: ms is crowded
+            if len(page) < limit:
+                short.append((start, end))
+            if any((a < ms or proven.start) and (ms < b or proven.end) for a, b in short):
+                return list(found.values())
+        raise PaginationError(
+            f"{HASHKEY_ORDERS.name}: {limit} orders or more were created in the one"
+            f" millisecond {ms} ({_fromtimestamp(ms / 1000, UTC)}): HashKey's time windows"
+            f" cannot list them all (raise limit, up to {_MAX_LIMIT}, or ask HashKey)",
+            cursor=str(ms),
+        )

@@ -8,11 +8,13 @@ import hashlib
 import hmac
 import re
 import time
+from bisect import bisect_left, bisect_right
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 import aiohttp
 import pytest
@@ -23,6 +25,7 @@ from okx_onchain_earn.errors import (
     PaginationError,
 )
 from okx_onchain_earn.simulator import HashKeySim, SimHashKeyOrder, Simulator, VenueKey
+from okx_onchain_earn.simulator import _hashkey as simulated_hashkey
 from okx_onchain_earn.venues import (
     EarnOrderKind,
     EarnOrderStatus,
@@ -137,6 +140,52 @@ async def test_window_edges_exact_full_windows_and_a_crowded_millisecond() -> No
             with pytest.raises(PaginationError) as info:
                 [o async for o in reader.iter_orders(since=since, until=until, limit=10)]
             assert info.value.cursor == str(base + 7_777)
+
+
+def _window_reading(start_in: bool, end_in: bool) -> Callable[..., list[SimHashKeyOrder]]:
+    """The simulated book's window with each bound included or not."""
+
+    def window(self: Any, start: int, end: int) -> list[SimHashKeyOrder]:
+        first = (bisect_left if start_in else bisect_right)(self.times, start)
+        past = (bisect_right if end_in else bisect_left)(self.times, end)
+        orders: list[SimHashKeyOrder] = self.orders[first:past]
+        return orders
+
+    return window
+
+
+@pytest.mark.parametrize(
+    ("start_in", "end_in"),
+    [(True, True), (False, False), (True, False), (False, True)],
+    ids=["inclusive", "exclusive", "start-only", "end-only"],
+)
+async def test_window_edges_whatever_hashkeys_bounds_mean(
+    monkeypatch: pytest.MonkeyPatch, start_in: bool, end_in: bool
+) -> None:
+    # HashKey does not say whether startTime/endTime are inclusive: the simulator reads
+    # them each way in turn, and no order on since, until or a window edge is lost.
+    monkeypatch.setattr(simulated_hashkey._Book, "window", _window_reading(start_in, end_in))
+    async with Simulator(accounts=1, venues=["hashkey"], venue_accounts=1, venue_orders=0) as sim:
+        sim.rate_limit = False
+        hashkey = _hashkey(sim)
+        key = hashkey.keys[0]
+        base = _now_ms() - 86_400_000
+        # One order per millisecond over since..until, both bounds included.
+        hashkey.set_orders(key.uid, _orders([(f"o{i}", base + i) for i in range(201)]))
+        since, until = _at(base), _at(base + 200)
+        truth = [f"o{i}" for i in range(201)]
+        async with HashKeyEarn(**_keys(key), base_url=sim.base_url, rate_limit=False) as reader:
+            got = [o.order_id async for o in reader.iter_orders(since=since, until=until, limit=50)]
+            assert sorted(got) == sorted(truth) and len(got) == 201
+            # Bursts in neighbouring milliseconds, and limit orders in one: a clear error.
+            burst = [(f"b{d}.{i}", base + 100 + d) for d in range(3) for i in range(20)]
+            hashkey.set_orders(key.uid, _orders([*burst, ("x", base), ("y", base + 200)]))
+            got = [o.order_id async for o in reader.iter_orders(since=since, until=until, limit=50)]
+            assert sorted(got) == sorted([*(i for i, _ in burst), "x", "y"])
+            hashkey.set_orders(key.uid, _orders([(f"c{i}", base + 150) for i in range(50)]))
+            with pytest.raises(PaginationError) as info:
+                [o async for o in reader.iter_orders(since=since, until=until, limit=50)]
+            assert info.value.cursor == str(base + 150)
 
 
 async def test_filters_and_the_180_day_range() -> None:
