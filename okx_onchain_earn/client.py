@@ -32,7 +32,7 @@ from .models import (
     page_decoder,
 )
 from .pagination import OrderHistoryPager
-from .staking import EthStaking, SolStaking
+from .staking import EthStaking, SolStaking, StakingInFlight
 from .stats import ClientStats
 from .trading import Journal, TradeGuard, check_tag, new_tag
 
@@ -221,6 +221,7 @@ class OnchainEarnClient:
             reconcile_interval=config.reconcile_interval,
             lifecycle=self._transport.lifecycle,
         )
+        self._staking = StakingInFlight()
 
     @property
     def config(self) -> ClientConfig:
@@ -261,6 +262,7 @@ class OnchainEarnClient:
             reconcile_interval=config.reconcile_interval,
             lifecycle=derived._transport.lifecycle,
         )
+        derived._staking = self._staking  # one account, one process: one set in flight
         return derived
 
     def __repr__(self) -> str:
@@ -352,12 +354,12 @@ class OnchainEarnClient:
     @cached_property
     def eth(self) -> EthStaking:
         """ETH staking: ETH for BETH (see ``EthStaking``)."""
-        return EthStaking(self._transport, self._trades, self._config)
+        return EthStaking(self._transport, self._trades, self._config, self._staking)
 
     @cached_property
     def sol(self) -> SolStaking:
         """SOL staking: SOL for OKSOL (see ``SolStaking``)."""
-        return SolStaking(self._transport, self._trades, self._config)
+        return SolStaking(self._transport, self._trades, self._config, self._staking)
 
     # --- endpoints --------------------------------------------------------------
 

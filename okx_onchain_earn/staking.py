@@ -16,11 +16,16 @@ no order id, no tag. When a trade's outcome is unknown, it is not sent again. Th
 client looks for it in the purchase/redeem history. Before sending, it reads the
 newest page of records of the trade's type (one paced read). Afterwards, a record of
 the same type and amount that was not on that page, and that is no older than the
-send minus a minute, is the trade. If one such record shows, the trade is reconciled.
-If several show, OKX gives no way to tell which one is this trade, so
-``OrderOutcomeUnknownError`` is raised at once. If none shows within
-``reconcile_timeout``, the same error is raised. ETH's cancel-redeem is looked up by
-its order id.
+send minus a minute, may be the trade. The client (with the clients ``with_options``
+derives from it) knows its own staking trades in flight: a record it claimed for one
+of them is not another's, and while ``k`` other trades of the same coin, type and
+amount were in flight, ``k + 1`` new records are needed to show that this trade
+executed (any one of them is then reported as its record, as OKX gives no way to say
+which). Fewer leave the outcome unknown: ``OrderOutcomeUnknownError`` once
+``reconcile_timeout`` passes. More than that mean a trade this client did not send
+(another process on the account), so the same error is raised at once. Another
+process's trade can still stand in for a lost one of this client: see the staking
+guide. ETH's cancel-redeem is looked up by its order id.
 
 History pages are keyed by ``requestTime`` (milliseconds), not by an id, and several
 records can share one millisecond. ``StakingHistoryPager`` asks each next page from
@@ -33,8 +38,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Generator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Generator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -45,7 +51,13 @@ from . import _args
 from ._transport import Transport, encode_query
 from .config import ClientConfig
 from .endpoints import ETH_ENDPOINTS, SOL_ENDPOINTS, Endpoint
-from .errors import ClientClosedError, OkxError, PaginationError, ResponseDecodeError
+from .errors import (
+    ClientClosedError,
+    OkxError,
+    PaginationError,
+    ResponseDecodeError,
+    surely_not_executed,
+)
 from .models import (
     PageDecoder,
     _AmountText,
@@ -65,6 +77,7 @@ __all__ = [
     "StakingBalance",
     "StakingCancelAck",
     "StakingHistoryPager",
+    "StakingInFlight",
     "StakingProductInfo",
     "StakingRecord",
     "StakingRecordType",
@@ -274,6 +287,70 @@ def _ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
+def _held(record: StakingRecord) -> tuple[object, ...]:
+    """A record's identity for as long as it lives: the order id, else the type, amount
+    and time (a SOL redemption's status changes as it settles)."""
+    if record.ord_id:
+        return (record.ord_id,)
+    return (record.type.value, record.amt, record.request_time)
+
+
+@dataclass(eq=False, slots=True)
+class _Flight:
+    """One staking trade of a client, from its history read before sending to its end.
+
+    ``overlapped`` holds the client's trades of the same coin, type and amount that
+    were in flight at some point of this one's life: each may own a new record.
+    """
+
+    amt: Decimal
+    sent: bool = False
+    done: bool = False
+    executed: bool | None = None  # None: not known (yet)
+    record: StakingRecord | None = None  # the history record claimed as this trade's
+    overlapped: list[_Flight] = field(default_factory=list)
+
+
+class StakingInFlight:
+    """The ETH and SOL purchases and redemptions a client has in flight, by coin and type.
+
+    One per client, shared with the clients ``with_options`` derives from it (same
+    account, same process). A trade whose outcome is unknown is looked for in the
+    history; this is what keeps it from claiming a record another trade of this client
+    may own. Trades of other clients or processes on the account are not known here.
+    """
+
+    __slots__ = ("_flying",)
+
+    def __init__(self) -> None:
+        self._flying: dict[tuple[str, str], list[_Flight]] = {}
+
+    @contextmanager
+    def _flight(self, coin: str, kind: StakingRecordType, amt: Decimal) -> Iterator[_Flight]:
+        """Tracks one trade; what it did is known from how the block ends and ``sent``."""
+        key = (coin, kind.value)
+        flying = self._flying.setdefault(key, [])
+        me = _Flight(amt)
+        for other in flying:
+            if other.amt == amt:
+                other.overlapped.append(me)
+                me.overlapped.append(other)
+        flying.append(me)
+        try:
+            yield me
+        except BaseException as exc:
+            if me.executed is None and (not me.sent or surely_not_executed(exc)):
+                me.executed = False
+            raise
+        else:
+            me.executed = True
+        finally:
+            me.done = True
+            flying.remove(me)
+            if not flying:
+                del self._flying[key]
+
+
 @dataclass(frozen=True, slots=True)
 class _Rows:
     """The endpoint rows of one coin."""
@@ -389,18 +466,27 @@ class Staking:
     """The endpoints of ETH or SOL staking for one client (``client.eth``, ``client.sol``).
 
     Shares the client's pipeline (signing, pacing per user id, the public APY
-    history paced per IP), its trading guard and its settings.
+    history paced per IP), its trading guard, its settings and its staking trades in
+    flight (``StakingInFlight``).
     """
 
-    __slots__ = ("_config", "_ep", "_stake_ccy", "_trades", "_transport")
+    __slots__ = ("_config", "_ep", "_flights", "_stake_ccy", "_trades", "_transport")
 
     _coin = ""
     _endpoints: tuple[Endpoint, ...] = ()
 
-    def __init__(self, transport: Transport, trades: TradeGuard, config: ClientConfig) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        trades: TradeGuard,
+        config: ClientConfig,
+        flights: StakingInFlight | None = None,
+    ) -> None:
         self._transport = transport
         self._trades = trades
         self._config = config
+        # The client passes its own; a resource made alone still tracks its own trades.
+        self._flights = StakingInFlight() if flights is None else flights
         self._ep = _rows(self._endpoints, self._coin)
 
     async def get_product_info(self, *, timeout: float | None = None) -> StakingProductInfo:
@@ -540,13 +626,28 @@ class Staking:
     ) -> StakingAck:
         quantity = _args.amount("amt", amt)
         wait = _args.timeout(timeout)
+        with self._flights._flight(self._coin, kind, quantity) as me:
+            ack = await self._stake_once(endpoint, kind, quantity, wait, me)
+            me.record = ack.record
+            return ack
+
+    async def _stake_once(
+        self,
+        endpoint: Endpoint,
+        kind: StakingRecordType,
+        quantity: Decimal,
+        wait: float | None,
+        me: _Flight,
+    ) -> StakingAck:
         request = _AmountBody(_args.plain(quantity))
         raw = _ENCODE(request)
         body: dict[str, object] = {"amt": request.amt}
+        # Read after `me` is in flight: a trade of this client starting later knows of it.
         known, note = await self._known(kind)
         sent_ms = int((time.time() + self._transport.clock_offset) * 1000)
 
         async def send() -> StakingAck:
+            me.sent = True
             await self._transport.call(endpoint, _EMPTY, body=raw, timeout=wait)
             return StakingAck(type=kind, amt=quantity)
 
@@ -554,10 +655,12 @@ class Staking:
             if known is None:
                 raise LookStop(note)
             page = await self.get_purchase_redeem_history(type=kind, limit=100)
+            # From here to the return nothing awaits: what the other trades of this
+            # client claimed cannot change under this look.
             left = known.copy()
             new: list[StakingRecord] = []
             for record in page:
-                key = _identity(record)
+                key = _held(record)
                 if left[key] > 0:
                     left[key] -= 1
                     continue
@@ -566,16 +669,44 @@ class Staking:
                     and _ms(record.request_time) >= sent_ms - _REUSE_MARGIN_MS
                 ):
                     new.append(record)
+            # The client's other trades of this amount: a record one of them claimed is
+            # not this one's; each of the others may own one of the rest.
+            others = [o for o in me.overlapped if o.executed is not False]
+            claimed = Counter(_held(o.record) for o in others if o.record is not None)
+            mine: list[StakingRecord] = []
+            for record in new:
+                key = _held(record)
+                if claimed[key] > 0:
+                    claimed[key] -= 1
+                else:
+                    mine.append(record)
+            rivals = sum(1 for o in others if o.record is None)
             checked.append(
                 f"{self._ep.history.name} newest page: {len(page)} {kind.value} records,"
                 f" {len(new)} new of {quantity}"
-            )
-            if len(new) > 1:
-                raise LookStop(
-                    f"{len(new)} new {kind.value} records of {quantity} since sending: OKX"
-                    " gives no id to tell which one this trade is"
+                + (
+                    f", {len(new) - len(mine)} of them claimed and {rivals} other"
+                    f" {kind.value}s of {quantity} by this client in flight meanwhile"
+                    if others
+                    else ""
                 )
-            return StakingAck(type=kind, amt=quantity, record=new[0]) if new else None
+            )
+            if len(mine) > rivals + 1:
+                raise LookStop(
+                    f"{len(mine)} new {kind.value} records of {quantity} since sending,"
+                    f" {rivals + 1} of them possibly this client's: OKX gives no id to tell"
+                    " which one this trade is"
+                )
+            if len(mine) < rivals + 1:
+                # Not enough records for this trade and every other that may own one:
+                # the ones there may all be the others'. Never guessed.
+                return None
+            # One record per trade: this one executed. Which record is its own cannot
+            # be told; the oldest unclaimed one is taken so that no two claim the same.
+            record = min(mine, key=lambda r: _ms(r.request_time))
+            me.record = record
+            me.executed = True
+            return StakingAck(type=kind, amt=quantity, record=record)
 
         return await self._trades.run_looking(
             endpoint.name,
@@ -600,7 +731,7 @@ class Staking:
             # outcome is reported unknown, never guessed.
             return None, f"{kind.value} history before sending unread ({exc})"
         return (
-            Counter(_identity(r) for r in page),
+            Counter(_held(r) for r in page),
             f"{kind.value} history before sending: {len(page)} records on the newest page",
         )
 

@@ -18,7 +18,7 @@ from okx_onchain_earn import (
 )
 from okx_onchain_earn.errors import BelowMinimumError, RedemptionError, TransferFailedError
 from okx_onchain_earn.simulator import FaultKind, Simulator
-from okx_onchain_earn.staking import StakingRecordType, StakingStatus
+from okx_onchain_earn.staking import StakingAck, StakingRecordType, StakingStatus
 from okx_onchain_earn.trading import TradeEvent
 
 AFTER_COMMIT = [FaultKind.TIMEOUT_AFTER, FaultKind.DROP_AFTER, FaultKind.SLOW_AFTER]
@@ -300,6 +300,104 @@ async def test_staking_trade_ambiguous_in_history_is_unknown() -> None:
                 await sent
         assert "no id to tell" in str(info.value)
         assert funding(sim, "BETH") == Decimal("0.6")
+
+
+@pytest.mark.parametrize("coin", ["eth", "sol"])
+async def test_lost_staking_trade_never_claims_a_concurrent_same_amount_trade(coin: str) -> None:
+    # The reviewer's case: two purchases of one amount at once on one client; the first to
+    # reach OKX is dropped before it acts, the other executes. The lost one sees one new
+    # record (the other's) and must not report it as its own.
+    async with Simulator(accounts=1, history_orders=0) as sim:
+        token = "BETH" if coin == "eth" else "OKSOL"
+        b0 = funding(sim, token)
+        sim.faults.queue(f"{coin}_purchase", FaultKind.DROP_BEFORE)
+        async with client_for(sim, reconcile_timeout=0.3) as client:
+            staking = client.eth if coin == "eth" else client.sol
+            results = await asyncio.gather(
+                staking.purchase(amt=Decimal("0.5")),
+                staking.purchase(amt=Decimal("0.5")),
+                return_exceptions=True,
+            )
+        assert sim.faults.injected[(f"{coin}_purchase", "drop_before")] == 1
+        staked = funding(sim, token) - b0
+        assert staked == Decimal("0.5")  # one purchase executed
+        executed = [r for r in results if isinstance(r, StakingAck)]
+        unknown = [r for r in results if isinstance(r, OrderOutcomeUnknownError)]
+        assert len(executed) == 1 and len(unknown) == 1, results
+        assert sum(a.amt for a in executed) == staked  # never more than was staked
+        assert any("in flight meanwhile" in note for note in unknown[0].checked)
+
+
+async def test_lost_staking_trade_counts_trades_of_with_options_clients() -> None:
+    # A client derived with with_options trades on the same account in the same process:
+    # its trades are known to the client it was derived from, and the other way round.
+    async with Simulator(accounts=1, history_orders=0) as sim:
+        sim.faults.queue("eth_purchase", FaultKind.DROP_BEFORE)
+        async with client_for(sim, reconcile_timeout=0.3) as client:
+            derived = client.with_options(timeout=0.5)
+            results = await asyncio.gather(
+                client.eth.purchase(amt=Decimal("0.5")),
+                derived.eth.purchase(amt=Decimal("0.5")),
+                return_exceptions=True,
+            )
+        assert funding(sim, "BETH") == Decimal("0.5")
+        assert sorted(type(r).__name__ for r in results) == [
+            "OrderOutcomeUnknownError",
+            "StakingAck",
+        ]
+
+
+async def test_concurrent_lost_trades_that_executed_each_claim_their_own_record() -> None:
+    # Both answers lost after OKX acted: two new records for two trades in flight, so
+    # both executed, and no record is claimed twice.
+    async with Simulator(accounts=1, history_orders=0) as sim:
+        sim.faults.queue("eth_purchase", FaultKind.DROP_AFTER, count=2)
+        async with client_for(sim) as client:
+            before = await client.eth.get_purchase_redeem_history(type="purchase")
+            first, second = await asyncio.gather(
+                client.eth.purchase(amt=Decimal("0.5")),
+                client.eth.purchase(amt=Decimal("0.5")),
+            )
+            after = await client.eth.get_purchase_redeem_history(type="purchase")
+        assert funding(sim, "BETH") == Decimal("1.0")
+        assert first.record is not None and second.record is not None
+        made = {r.ord_id for r in after} - {r.ord_id for r in before}
+        assert len(made) == 2
+        assert {first.record.ord_id, second.record.ord_id} == made
+
+
+async def test_lost_trade_is_found_beside_a_trade_of_another_amount() -> None:
+    # Only trades of the same amount can own the record looked for.
+    async with Simulator(accounts=1, history_orders=0) as sim:
+        sim.faults.queue("sol_purchase", FaultKind.DROP_AFTER)
+        async with client_for(sim) as client:
+            acks = await asyncio.gather(
+                client.sol.purchase(amt=Decimal("0.5")),
+                client.sol.purchase(amt=Decimal("0.7")),
+            )
+        assert sum(ack.amt for ack in acks) == funding(sim, "OKSOL") == Decimal("1.2")
+        assert [ack.record is not None for ack in acks].count(True) == 1
+
+
+async def test_lost_redemption_never_claims_an_earlier_one_that_settled_meanwhile() -> None:
+    # A SOL record has no order id, and a redemption's status changes as it settles: an
+    # earlier redemption of the same amount that settles while a lost one is looked for
+    # is still the record read before sending, not a new one.
+    async with Simulator(accounts=1, history_orders=0) as sim:
+        async with client_for(sim, reconcile_timeout=0.5) as client:
+            await client.sol.purchase(amt=Decimal("1"))
+            await client.sol.redeem(amt=Decimal("0.25"))  # answered: pending
+            oksol = funding(sim, "OKSOL")
+            sim.faults.queue("sol_redeem", FaultKind.DROP_BEFORE)
+            lost = asyncio.create_task(client.sol.redeem(amt=Decimal("0.25")))
+            while not sim.faults.injected[("sol_redeem", "drop_before")]:
+                await asyncio.sleep(0.005)
+            sim.clock.advance(sim.state.timing.redeem + 1)  # the first one settles
+            with pytest.raises(OrderOutcomeUnknownError):
+                await lost
+            newest = (await client.sol.get_purchase_redeem_history(type="redeem"))[0]
+        assert funding(sim, "OKSOL") == oksol  # the lost one did not execute
+        assert (newest.amt, newest.status) == (Decimal("0.25"), StakingStatus.SUCCESS)
 
 
 async def test_apy_history_is_public_and_paced_per_ip() -> None:
