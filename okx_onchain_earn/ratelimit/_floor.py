@@ -87,6 +87,7 @@ class Floor:
         "_kth",
         "_old",
         "_span",
+        "busy",
         "discount",
         "fastest",
         "refused",
@@ -113,6 +114,8 @@ class Floor:
         self.discount = 0.0
         #: Refusals seen on keys using this host.
         self.refused = 0
+        #: Round trips not learnt because the event loop was too busy to time them.
+        self.busy = 0
 
     def add(self, now: float, rtt: float) -> None:
         """Record one round trip of ``rtt`` seconds, released at ``now``."""
@@ -141,7 +144,7 @@ class Floor:
 
     def stats(self) -> FloorStats:
         """What the floor is now."""
-        return FloorStats(self.samples, self.fastest, self.discount, self.refused)
+        return FloorStats(self.samples, self.fastest, self.discount, self.refused, self.busy)
 
     def _rotate(self, now: float) -> None:
         if self._cur_count:

@@ -82,7 +82,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import sys
 from asyncio import get_running_loop
 from bisect import bisect_right, insort
 from collections import deque
@@ -93,6 +92,7 @@ from weakref import WeakKeyDictionary
 from ..endpoints import Endpoint
 from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
+from ._timing import Stamps, Timing
 
 __all__ = ["InProcessLimiter", "Mode", "shared_limiter"]
 
@@ -170,29 +170,25 @@ def _has_slot(key: _Key, now: float) -> bool:
     return bool(discount) and busy - bisect_right(free_at, now + discount) < key.limit
 
 
-class _Permit:
+class _Permit(Stamps):
     """A granted slot; ``release`` starts its cool-down (arrival mode)."""
 
-    __slots__ = ("_at", "_floor", "_key", "_limiter")
+    __slots__ = ("_at", "_key", "_limiter")
 
     def __init__(self, limiter: InProcessLimiter, key: _Key, at: float) -> None:
+        super().__init__()
         self._limiter = limiter
         self._key: _Key | None = key
         self._at = at
-        # Where this request's round trip is learnt (set by the acquirer).
-        self._floor: Floor | None = None
 
     def release(self) -> None:
         """Mark the request finished; idempotent and non-blocking."""
         key = self._key
         if key is not None:
             self._key = None
-            # Released while an exception unwinds (cancelled, failed before or while
-            # sending): no answer came back, so the time taken is no round trip.
-            floor = self._floor
-            if floor is not None and sys.exc_info()[1] is not None:
-                floor = None
-            self._limiter._release(key, self._at, floor)
+            # The hold runs from the answer's head when it was stamped: the request was
+            # counted before it, and reading the rest of the answer is no time on the path.
+            self._limiter._release(key, self._finish())
 
 
 class InProcessLimiter(_PerHost):
@@ -236,6 +232,7 @@ class InProcessLimiter(_PerHost):
         "_keys",
         "_next_sweep",
         "_send",
+        "_timing",
     )
 
     def __init__(
@@ -246,7 +243,7 @@ class InProcessLimiter(_PerHost):
         jitter: float = 0.05,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
-        discount: bool = False,
+        discount: bool = True,
         discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         if mode not in ("arrival", "send"):
@@ -261,6 +258,7 @@ class InProcessLimiter(_PerHost):
         self._extra = jitter if self._send else margin
         self._idle_ttl = idle_ttl
         self._clock = clock
+        self._timing = Timing(clock)
         self._keys: dict[tuple[str, str], _Key] = {}
         # -inf makes the first acquire run housekeeping; aclose() resets it to -inf so
         # the closed check costs the hot path nothing.
@@ -316,6 +314,7 @@ class InProcessLimiter(_PerHost):
             permit = self._grant(key, now)
         else:
             permit = await self._wait(key, now)
+        permit._timing = self._timing
         permit._floor = floor
         return permit
 
@@ -360,6 +359,7 @@ class InProcessLimiter(_PerHost):
         """Cancel timers and fail current waiters; later acquires raise RuntimeError."""
         self._closed = True
         self._next_sweep = -math.inf
+        self._timing.close()
         for key in self._keys.values():
             if key.timer is not None:
                 key.timer.cancel()
@@ -410,14 +410,12 @@ class InProcessLimiter(_PerHost):
             key.in_flight += 1
         return _Permit(self, key, now)
 
-    def _release(self, key: _Key, at: float, floor: Floor | None) -> None:
+    def _release(self, key: _Key, answered: float) -> None:
         if self._send:
             return  # the slot's free time was fixed when it was granted
         now = self._now()
         key.in_flight -= 1
-        if floor is not None:
-            floor.add(now, now - at)
-        insort(key.free_at, now + key.hold)
+        insort(key.free_at, (answered or now) + key.hold)
         if key.waiters is not None:
             # Nothing comes free now, but if every slot was in flight no timer is
             # armed yet: dispatch arms one for the new free time.
