@@ -508,3 +508,27 @@ async def test_asymmetric_network_through_the_client_draws_no_refusal(
     # Past the warm-up, each uid uses more than the full hold's 1 / 1.1 of its budget.
     late = [[t for t in ts if t > start + 8.0] for ts in by_uid.values()]
     assert min(len(ts) for ts in late) / (clock.now - start - 8.0) / 3 > 0.95
+
+
+async def test_an_injected_session_is_timed_once_and_the_probe_stops_when_idle() -> None:
+    import aiohttp
+
+    from okx_onchain_earn.ratelimit._wire import _WireTrace
+
+    limiter = InProcessLimiter(discount_after=K)
+    sim = Simulator(1, history_orders=5)
+    async with started(sim), aiohttp.ClientSession() as session:
+        clients = [
+            OnchainEarnClient(
+                sim.credentials[0], base_url=sim.base_url, session=session, limiter=limiter
+            )
+            for _ in range(2)
+        ]
+        assert sum(isinstance(t, _WireTrace) for t in session.trace_configs) == 1
+        for client in clients:
+            await client.get_offers()
+        await judged()
+        floor = limiter.floors()[sim.base_url]
+        assert floor.samples + floor.busy == 2
+        # Nothing in flight, nothing to judge: no probe left running.
+        assert limiter._timing._handle is None

@@ -15,10 +15,10 @@ inside the script, so client clocks never matter) at which the slot comes free:
 * penalize: add ``limit`` blocker members scored ``now + window + margin`` (no discount).
 
 The discount (arrival mode) is ``InProcessLimiter``'s, with its argument (see
-``_local``): every process learns the floor of its own round trips per host, from the
-grant it received to its release (both on its own clock; Redis grants earlier and
-releases later than that, which only widens the bound). A slot released by process
-``p`` with discount ``D_p`` may be reused by process ``q`` once
+``_local``): every process learns the floor of its own round trips per host, timed at
+the wire less its own event loop's lag (``_timing``; Redis grants before the write and
+scores the release after the answer, which only widens the bound). A slot released
+by process ``p`` with discount ``D_p`` may be reused by process ``q`` once
 ``score - min(D_p, D_q) <= now``, Redis's own clock. So the request ``j`` of ``q``
 arrives more than a window after the request ``i`` of ``p`` while
 ``x_j + y_i >= min(D_p, D_q)``: within one process that is assumption A of
@@ -27,7 +27,7 @@ when they share the way to OKX (one machine, one network) or when each path carr
 least half of its discount in each direction. Two machines whose routes are strongly
 asymmetric in opposite ways break it, as they break it for one process; a refusal then
 makes the refused key of that process hold every slot the full window
-(``KeyStats.fallback``), and its releases carry ``D = 0``.
+(``KeyStats.fallback``, ``floors()[host].refused``), and its releases carry ``D = 0``.
 
 Waking: a waiter sleeps on a local future resolved by the first of a timer at the
 returned earliest-free time, a release of the key by this limiter, or a release
@@ -264,8 +264,8 @@ class RedisLimiter(_PerHost):
         clock: Monotonic time source in seconds for that sweep; defaults to the
             running loop's ``time()``. Round trips are timed on the loop's clock.
         discount: Take this process's learnt floor of each host's round trips off the
-            hold (arrival mode). Off by default, as for ``InProcessLimiter``; False
-            holds every used slot the full window.
+            hold (arrival mode), as ``InProcessLimiter`` does; False holds every used
+            slot the full window.
         discount_after: Round trips to a host before its floor is used.
 
     Raises:
