@@ -534,10 +534,16 @@ HOST = "https://www.okx.com"
 
 
 async def _teach(limiter: RedisLimiter, rtt: float, uid: str = "teacher") -> float:
-    """K round trips of ``rtt`` to HOST; returns the discount learnt."""
-    for _ in range(K):
+    """K round trips of ``rtt`` to HOST learnt; returns the discount learnt.
+
+    A round trip the loop was too busy to time (a real loop, on a shared machine) is
+    not learnt: more are made until K are.
+    """
+    for _ in range(10 * K):
         await round_trip(await limiter.acquire(uid, FAST3, HOST), rtt)
-    await judged()
+        await judged()
+        if limiter.floors()[HOST].samples >= K:
+            break
     await _drain(limiter)
     return limiter.floors()[HOST].discount
 

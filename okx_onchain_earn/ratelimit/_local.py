@@ -109,7 +109,7 @@ from weakref import WeakKeyDictionary
 from ..endpoints import Endpoint
 from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
-from ._timing import Stamps, Timing
+from ._timing import GRANULARITY, Stamps, Timing
 
 __all__ = ["InProcessLimiter", "Mode", "shared_limiter"]
 
@@ -272,7 +272,7 @@ class InProcessLimiter(_PerHost):
         self._extra = jitter if self._send else margin
         self._idle_ttl = idle_ttl
         self._clock = clock
-        self._timing = Timing(clock)
+        self._timing = Timing(clock, min(margin, GRANULARITY))
         self._keys: dict[tuple[str, str], _Key] = {}
         # -inf makes the first acquire run housekeeping; aclose() resets it to -inf so
         # the closed check costs the hot path nothing.

@@ -57,7 +57,7 @@ from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._errors import RateLimiterUnavailable
 from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
 from ._local import InProcessLimiter, Mode, shared_limiter
-from ._timing import Stamps, Timing
+from ._timing import GRANULARITY, Stamps, Timing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -350,7 +350,7 @@ class RedisLimiter(_PerHost):
         self._extra = jitter if self._send else margin
         self._floors = Floors(after=discount_after, enabled=discount and not self._send)
         # Round trips are timed on the loop's clock, as grants and releases are here.
-        self._timing = Timing()
+        self._timing = Timing(None, min(margin, GRANULARITY))
         self._lease_us = _us(lease)
         self._fail = on_unavailable == "fail"
         self._fallback = fallback

@@ -22,7 +22,7 @@ meets the wire, and the loop's lag around it is measured and taken off:
   selector rounds its timeout up to the millisecond, a delay no socket event suffers.
 
 A sample is finalised at the first probe after its answer, with the allowance
-``ell = `` the largest probe lag from ``min(sent, answered - LOOKBACK)`` on; it is
+``ell = `` the largest probe lag from ``answered - LOOKBACK`` on; it is
 learnt as ``answered - sent - ell`` when ``ell <= BUSY * (answered - sent)``, and
 dropped otherwise (``FloorStats.busy``): a loop that busy times nothing worth learning.
 
@@ -59,10 +59,11 @@ __all__ = ["BUSY", "GRANULARITY", "LOOKBACK", "PERIOD", "Stamps", "Timing"]
 PERIOD = 0.005
 #: Seconds before an answer whose probes still count against its sample.
 LOOKBACK = 0.02
-#: A timer this late or less may only show the selector's rounding, not work.
-GRANULARITY = 0.0011
+#: A timer this late or less may only show the selector's rounding, not work (at most
+#: the limiter's ``margin``, which absorbs such work hidden from the probe).
+GRANULARITY = 0.001
 #: Largest share of a round trip the loop's lag may take for the sample to be learnt.
-BUSY = 0.1
+BUSY = 0.01
 #: Seconds of probe results kept; a sample spanning more is not learnt.
 KEEP = 5.0
 
@@ -72,6 +73,7 @@ class Timing:
 
     Args:
         clock: The limiter's clock (``None``: the running loop's ``time()``).
+        granularity: Lateness that counts as none (``GRANULARITY``, at most the margin).
     """
 
     __slots__ = (
@@ -79,14 +81,18 @@ class Timing:
         "_clock",
         "_due",
         "_from",
+        "_granularity",
         "_handle",
         "_lags",
         "_pending",
         "_times",
     )
 
-    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self, clock: Callable[[], float] | None = None, granularity: float = GRANULARITY
+    ) -> None:
         self._clock = clock
+        self._granularity = granularity
         self._active = 0  # stamped permits not yet released
         self._handle: Handle | None = None
         self._due = 0.0
@@ -145,7 +151,7 @@ class Timing:
 
     def _turn(self, fired: float, late: float) -> None:
         now = self.now()
-        lag = (now - fired) + (late if late > GRANULARITY else 0.0)
+        lag = (now - fired) + (late if late > self._granularity else 0.0)
         times, lags = self._times, self._lags
         while lags and lags[-1] <= lag:
             lags.pop()
@@ -164,11 +170,11 @@ class Timing:
                 if answered > fired:
                     waiting.append(item)  # the next probe comes after its answer
                     continue
-                since = min(sent, answered - LOOKBACK)
                 rtt = answered - sent
                 if sent < self._from or rtt <= 0.0:
                     continue
-                ell = lags[bisect_left(times, since)]
+                # The lag that can delay reading an answer is the loop's just before it.
+                ell = lags[bisect_left(times, answered - LOOKBACK)]
                 if ell <= BUSY * rtt:
                     floor.add(answered, rtt - ell)
                 else:
