@@ -203,7 +203,7 @@ class Transport:
         self._venue: Venue = venue if venue is not None else OkxVenue(credentials, demo=demo)
         self._session = session
         self._owns_session = session is None
-        if session is not None:
+        if session is not None and rate_limit:
             # The limiter learns round trips from requests stamped at the wire.
             time_session(session)
         self._parent: Transport | None = None
@@ -265,7 +265,7 @@ class Transport:
                 connector=connector,
                 headers={"User-Agent": C.USER_AGENT},
                 timeout=self._timeout,
-                trace_configs=[wire_trace()],
+                trace_configs=[wire_trace()] if self._rate_limit else None,
             )
         return self._session
 
