@@ -34,9 +34,9 @@ the answer); both are ``>= 0`` whatever happens. A request ``j`` may reuse the s
 * ``D > 0``: ``a_j - a_i > window`` while **assumption A** holds: every request to the
   host spends at least ``X`` on the path out (``a - s``: the write, the network, the
   server before counting) and at least ``Y`` on the path back (``t - a - lambda``),
-  with ``X + Y >= D``. Then ``x_j + y_i >= X + Y >= D`` for any two requests: the
-  grant-to-write time and the loop's lag only add to ``x_j`` and ``y_i``, so a busy
-  loop at the time slots are used only makes the bound looser.
+  with ``X + Y > D - margin``. Then ``x_j + y_i >= X + Y > D - margin`` for any two
+  requests: the grant-to-write time and the loop's lag only add to ``x_j`` and
+  ``y_i``, so a busy loop at the time slots are used only makes the bound looser.
 
 So the arrivals of one slot are more than a window apart; a window holds at most one
 arrival per slot, hence at most ``limit``, and the server never refuses. (The grant
@@ -47,11 +47,13 @@ Every grant therefore has a slot whose last request is provably a window behind.
 The bound. ``D = 0.98 * max(0, R1 - (R8 - R1))`` over the round trips of the last five
 minutes, after 256 of them (``_floor``), where each round trip is learnt as
 ``t - s - ell``: the wire time less the lag allowance ``ell`` the loop's probe showed
-around the answer, and not at all when ``ell`` exceeds a tenth of it (``_timing``).
-Under **assumption L** (``lambda <= ell``: the loop reads an answer no later than its
-probes showed it running callbacks late in the same stretch) every learnt value is at
-most the request's own path time ``(a - s) + (t - a - lambda)``, so ``R1`` bounds
-``X + Y`` from *above*, and A holds when, besides L:
+just before the answer, and not at all when ``ell`` exceeds 1 % of it (``_timing``).
+Under **assumption L** (``lambda <= ell + G``, ``G <= margin``: the loop reads an
+answer no later than its probes showed it running callbacks late, give or take work
+in stretches too short for a probe to tell from the selector's rounding) every learnt
+value is at most the request's own path time ``(a - s) + (t - a - lambda)`` plus
+``G``, so ``R1 - G`` bounds ``X + Y`` from *above*; ``0.98 * G < margin`` keeps the
+inequality strict, and A holds when, besides L:
 
 1. the floors belong to the path, the same for every request to one host. Routes that
    differ per connection with opposite asymmetry (10 ms out and 90 ms back on one,
@@ -60,7 +62,7 @@ most the request's own path time ``(a - s) + (t - a - lambda)``, so ``R1`` bound
    for two hosts takes the smaller of their discounts, which is safe when each path's
    two directions each carry at least half of its discount;
 2. the path did not get shorter, since ``D`` was learnt, by more than the slack (2 %
-   of the floor plus ``margin``): after a route change to a shorter path, the
+   of the floor, and what of ``margin`` L leaves): after a route change to a shorter path, the
    requests sent before its first faster round trip comes back are exposed (that
    sample lowers ``D`` at once, and the spread term backs ``D`` off until the new
    floor is well sampled);
@@ -224,7 +226,9 @@ class InProcessLimiter(_PerHost):
         mode: ``"arrival"`` (strict, default) or ``"send"`` (faster; safe only while
             the one-way delay varies by less than ``jitter``).
         margin: Extra seconds a released slot stays used in arrival mode (1 ms:
-            enough for a server that stamps arrivals to the millisecond).
+            enough for a server that stamps arrivals to the millisecond; with the
+            discount it also covers loop work too brief for the lag probe to tell
+            from the selector's rounding, see ``_timing``).
         jitter: Extra seconds a used slot stays used in send mode.
         idle_ttl: Keys idle this long (nothing in flight or waiting, every slot free)
             are dropped, with their statistics; the sweep runs at most this often.

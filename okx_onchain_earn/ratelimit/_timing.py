@@ -17,25 +17,30 @@ meets the wire, and the loop's lag around it is measured and taken off:
 * a *lag probe* runs while stamped requests are in flight: every ``PERIOD`` a timer
   notes how late it fired (``late``: the loop ran other callbacks past its due time,
   which is how late a socket event due then would also be read) and schedules one
-  ``call_soon`` hop, noting how long that hop took (``hop``). Its *lag* is
-  ``hop + late``, where a ``late`` under ``GRANULARITY`` counts as 0: an idle loop's
-  selector rounds its timeout up to the millisecond, a delay no socket event suffers.
+  ``call_soon`` hop, noting how long that hop took (``hop``: the turn a woken task
+  waits for). Its *lag* is ``hop + late``, where a ``late`` of at most ``G`` (the
+  limiter's ``margin``, at most ``GRANULARITY`` = 1 ms) counts as 0: an idle loop's
+  selector rounds its timeout up to the next millisecond, a delay no socket event
+  suffers, and counting it would take a millisecond off every round trip.
 
 A sample is finalised at the first probe after its answer, with the allowance
-``ell = `` the largest probe lag from ``answered - LOOKBACK`` on; it is
-learnt as ``answered - sent - ell`` when ``ell <= BUSY * (answered - sent)``, and
-dropped otherwise (``FloorStats.busy``): a loop that busy times nothing worth learning.
+``ell`` = the largest probe lag from ``answered - LOOKBACK`` on (the stretch in which
+the loop can have delayed reading the answer). It is learnt as
+``answered - sent - ell`` when ``ell <= BUSY * (answered - sent)``, and dropped
+otherwise (``FloorStats.busy``): a loop that busy times nothing worth learning, and
+subtracting a large lag would only drag the learnt floor below the path's.
 
-**Assumption L** (the loop's share): ``lambda <= ell`` for every learnt sample, i.e.
-the loop reads a response no later than its probes, in the same stretch, showed it
-running callbacks late. Under L every learnt value is at most the request's time on
-the path (stamp to counting, counting to the answer's first bytes here), so the floor
-learnt is the path's, whatever the loop does; lag at the time a slot is *used* only
-lengthens ``x_j`` and ``y_i`` of the argument in ``_local`` and makes the limiter more
-conservative. L can fail for a burst of lag shorter than ``PERIOD`` that falls between
-probes and right on an answer; the cost is bounded by the burst (and ``margin`` and
-the 2 % reserve of ``FACTOR`` absorb a short one), and a refusal it causes falls back
-to the full hold like any other.
+**Assumption L** (the loop's share): ``lambda <= ell + G`` for every learnt sample: the
+loop reads an answer no later than its probes, just before, showed it running
+callbacks late, give or take work hidden in stretches of at most ``G`` (a stretch
+longer than ``G`` delays the probe due in it by more than ``G``; a long one delays the
+next probe and shows). Under L every learnt value is at most the request's time on the
+path (stamp to counting, counting to the answer's first bytes here) plus ``G``, and
+``FACTOR * G < margin``: the argument in ``_local`` keeps its strict inequality. Lag at
+the time a slot is *used* only lengthens ``x_j`` and ``y_i`` there and makes the
+limiter more conservative. L can fail for a burst of lag that falls between probes
+and right on an answer without delaying any probe; a refusal it causes falls back to
+the full hold like any other.
 
 A permit without stamps (an injected session without the wire trace, or a caller of
 ``acquire`` that never calls ``sent``/``answered``) teaches nothing: it is paced with
