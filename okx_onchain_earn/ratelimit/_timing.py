@@ -31,16 +31,16 @@ otherwise (``FloorStats.busy``): a loop that busy times nothing worth learning, 
 subtracting a large lag would only drag the learnt floor below the path's.
 
 **Assumption L** (the loop's share): ``lambda <= ell + G`` for every learnt sample: the
-loop reads an answer no later than its probes, just before, showed it running
-callbacks late, give or take work hidden in stretches of at most ``G`` (a stretch
-longer than ``G`` delays the probe due in it by more than ``G``; a long one delays the
-next probe and shows). Under L every learnt value is at most the request's time on the
-path (stamp to counting, counting to the answer's first bytes here) plus ``G``, and
-``FACTOR * G < margin``: the argument in ``_local`` keeps its strict inequality. Lag at
-the time a slot is *used* only lengthens ``x_j`` and ``y_i`` there and makes the
-limiter more conservative. L can fail for a burst of lag that falls between probes
-and right on an answer without delaying any probe; a refusal it causes falls back to
-the full hold like any other.
+loop reads an answer no later than its probes, just before, showed it running callbacks
+late, give or take work hidden in stretches of at most ``G`` (work delays a probe due
+during it by the rest of it, and a woken task's turn shows in the hop; a stretch between
+two probes that delays neither is what L takes on trust). Under L every learnt value is
+at most the request's time on the path (stamp to counting, counting to the answer's
+first bytes here) plus ``G``, and ``FACTOR * G < margin``: the argument in ``_local``
+keeps its strict inequality. Lag at the time a slot is *used* only lengthens ``x_j`` and
+``y_i`` there and makes the limiter more conservative. L can fail for a burst of lag
+that falls between probes and right on an answer without delaying any probe; a refusal
+it causes falls back to the full hold like any other.
 
 A permit without stamps (an injected session without the wire trace, or a caller of
 ``acquire`` that never calls ``sent``/``answered``) teaches nothing: it is paced with
