@@ -45,6 +45,7 @@ from .errors import (
 )
 from .models import PageDecoder
 from .ratelimit._base import acquire_at
+from .ratelimit._wire import time_session, wire_trace
 from .stats import ClientStats
 from .venue import OkxVenue, Venue
 
@@ -207,6 +208,9 @@ class Transport:
         self._venue: Venue = venue
         self._session = session
         self._owns_session = session is None
+        if session is not None and rate_limit:
+            # The limiter learns round trips from requests stamped at the wire.
+            time_session(session)
         self._parent: Transport | None = None
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         # An owned session carries the timeout itself (cheaper than per request); an
@@ -264,7 +268,10 @@ class Transport:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._connector_limit, ttl_dns_cache=300)
             self._session = aiohttp.ClientSession(
-                connector=connector, headers={"User-Agent": C.USER_AGENT}, timeout=self._timeout
+                connector=connector,
+                headers={"User-Agent": C.USER_AGENT},
+                timeout=self._timeout,
+                trace_configs=[wire_trace()] if self._rate_limit else None,
             )
         return self._session
 
@@ -516,7 +523,9 @@ class Transport:
                     endpoint=name,
                     sent=False,
                 )
-            raw, status = await self._send(endpoint, session, path, body, options, signed)
+            raw, status = await self._send(
+                endpoint, session, path, body, options, signed, permit
+            )
         finally:
             if permit is not None:
                 permit.release()
@@ -530,10 +539,12 @@ class Transport:
         body: bytes,
         options: _RequestOptions,
         signed: list[float],
+        permit: object = None,
     ) -> tuple[bytes, int]:
         """One send on the wire, counted; every failure becomes an ``OkxTransportError``.
 
-        ``signed[0]`` receives the clock offset the request was signed with.
+        ``signed[0]`` receives the clock offset the request was signed with; ``permit``
+        goes to the wire trace, which stamps when the request left and its answer came.
         """
         name = endpoint.name
         stats = self.stats
@@ -558,6 +569,7 @@ class Transport:
                 allow_redirects=False,
                 # An injected session may raise on 4xx/5xx: every answer is read here.
                 raise_for_status=False,
+                trace_request_ctx=permit,
                 **options,
             ) as resp:
                 return await resp.read(), resp.status

@@ -19,13 +19,22 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from okx_onchain_earn import OnchainEarnClient
 from okx_onchain_earn.endpoints import Endpoint, Permission
 from okx_onchain_earn.ratelimit import FloorStats, InProcessLimiter
 from okx_onchain_earn.ratelimit._floor import DISCOUNT_AFTER, FACTOR, HORIZON, Floor, Floors, K
-from okx_onchain_earn.simulator import Delay, Network, Route
+from okx_onchain_earn.simulator import Delay, Network, Route, Simulator
 from okx_onchain_earn.simulator._limits import RateLimits
 
-from .test_ratelimit import max_points_in_window, virtual_time
+from .test_ratelimit import (
+    VirtualClock,
+    judged,
+    max_points_in_window,
+    round_trip,
+    stamped,
+    virtual_time,
+)
+from .test_simulator_network import network_time, spy_on, started
 
 EP3 = Endpoint("three", "GET", "/three", Permission.READ, 3, 1.0)
 HOST = "https://www.okx.com"
@@ -74,6 +83,8 @@ async def simulate(
         await asyncio.sleep(offset)
         while True:
             permit = await limiter.acquire(uid, EP3, host)
+            stamps = stamped(permit)
+            stamps.sent()  # as the transport's wire trace does
             out, back = draw(loop.time())
             refused = False
             try:
@@ -86,6 +97,7 @@ async def simulate(
                     server.record(uid, EP3, now)
                     run.accepted[uid].append(now)
                 await asyncio.sleep(back)
+                stamps.answered()
             finally:
                 permit.release()
             if refused:
@@ -231,8 +243,7 @@ async def test_refusal_makes_the_key_hold_the_full_window() -> None:
         """One 100 ms request; returns when it was granted."""
         permit = await limiter.acquire("u", EP3, HOST)
         granted = asyncio.get_running_loop().time()
-        await asyncio.sleep(rtt)
-        permit.release()
+        await round_trip(permit, rtt)
         return granted
 
     async def cycle() -> tuple[float, float]:
@@ -245,6 +256,7 @@ async def test_refusal_makes_the_key_hold_the_full_window() -> None:
     with virtual_time():
         for _ in range(K):  # teach it a 100 ms floor
             await request()
+        await judged()
         assert limiter.floors()[HOST].discount == pytest.approx(FACTOR * rtt)
         released, granted = await cycle()
         # Discounted: the slot is reused ~98 ms before its full window ends.
@@ -268,9 +280,8 @@ async def test_hosts_are_learnt_apart_and_a_key_on_two_hosts_takes_the_smaller()
     with virtual_time():
         for host, rtt in (("near", 0.01), ("far", 0.2)):
             for i in range(K):
-                permit = await limiter.acquire(f"k{i}", EP3, host)
-                await asyncio.sleep(rtt)
-                permit.release()
+                await round_trip(await limiter.acquire(f"k{i}", EP3, host), rtt)
+        await judged()
         floors = limiter.floors()
         assert floors["near"].discount == pytest.approx(FACTOR * 0.01)
         assert floors["far"].discount == pytest.approx(FACTOR * 0.2)
@@ -293,16 +304,18 @@ async def test_a_release_while_an_exception_unwinds_teaches_nothing() -> None:
     limiter = InProcessLimiter(discount=True)
     with virtual_time():
         permit = await limiter.acquire("u", EP3, HOST)
+        stamped(permit).sent()
         await asyncio.sleep(0.05)
+        stamped(permit).answered()
         try:
             raise ConnectionResetError
         except ConnectionResetError:
             assert sys.exc_info()[1] is not None
             permit.release()
+        await judged()
         assert limiter.floors()[HOST].samples == 0
-        permit = await limiter.acquire("u", EP3, HOST)
-        await asyncio.sleep(0.05)
-        permit.release()
+        await round_trip(await limiter.acquire("u", EP3, HOST), 0.05)
+        await judged()
     assert limiter.floors()[HOST].samples == 1
     assert limiter.floors()[HOST].fastest == pytest.approx(0.05)
 
@@ -312,9 +325,8 @@ async def test_send_mode_and_discount_off_never_discount() -> None:
     for limiter in (InProcessLimiter(mode="send"), InProcessLimiter(discount=False)):
         with virtual_time():
             for _ in range(DISCOUNT_AFTER + 1):
-                permit = await limiter.acquire(f"u{_ % 50}", EP3, HOST)
-                await asyncio.sleep(0.05)
-                permit.release()
+                await round_trip(await limiter.acquire(f"u{_ % 50}", EP3, HOST), 0.05)
+            await judged()
         assert all(f.discount == 0.0 for f in limiter.floors().values())
     # Without the discount the round trips are still learnt, for floors().
     assert limiter.floors()[HOST].samples == DISCOUNT_AFTER + 1
@@ -384,13 +396,139 @@ def test_network_model_matches_the_issue_figures() -> None:
     assert asym.mean_excess() == 0.0
 
 
-async def test_the_default_limiter_takes_no_discount() -> None:
-    # The discount is opt-in: with a saturated event loop the learnt floor stopped
-    # bounding the path and a strict server refused requests (see the docstring).
+async def test_the_default_limiter_discounts_round_trips_stamped_at_the_wire() -> None:
     limiter = InProcessLimiter(discount_after=K)
-    endpoint = Endpoint("t", "GET", "/t", Permission.READ, 3, 1.0)
-    for _ in range(4 * K):
-        permit = await limiter.acquire("u", endpoint, "h")
-        await asyncio.sleep(0)
-        permit.release()
-    assert limiter.floors()["h"].discount == 0.0
+    with virtual_time():
+        for _ in range(K):
+            await round_trip(await limiter.acquire("u", EP3, HOST), 0.05)
+        await judged()
+    assert limiter.floors()[HOST].discount == pytest.approx(FACTOR * 0.05)
+
+
+async def test_unstamped_round_trips_teach_nothing() -> None:
+    # Grant to release holds the pool, signing and the loop's turns: not the path.
+    limiter = InProcessLimiter(discount_after=K)
+    with virtual_time():
+        for _ in range(4 * K):
+            permit = await limiter.acquire("u", EP3, HOST)
+            await asyncio.sleep(0.05)
+            permit.release()
+        await judged()
+    assert limiter.floors()[HOST].samples == 0
+    assert limiter.floors()[HOST].discount == 0.0
+
+
+# -- through the transport: stamps at the wire, the loop's lag taken off -------------
+
+
+def _busy(clock: VirtualClock, seconds: float) -> None:
+    """A callback that keeps the loop busy for ``seconds`` (of virtual time)."""
+    clock.now += seconds
+
+
+async def test_loop_lag_around_an_answer_is_not_learnt_as_path() -> None:
+    # The answer is on this host 10 ms after the send, but the loop runs another
+    # callback for 30 ms first: the task stamps 40 ms. Grant-to-release sampling
+    # learnt such round trips as path (the 16-48 refusals at 1,000 uids); here the
+    # probe sees the loop 30 ms late and the sample is dropped.
+    limiter = InProcessLimiter(discount_after=K)
+    with virtual_time() as clock:
+        loop = asyncio.get_running_loop()
+        for i in range(K):
+            permit = await limiter.acquire(f"u{i}", EP3, HOST)
+            stamps = stamped(permit)
+            stamps.sent()
+            loop.call_later(0.006, _busy, clock, 0.03)
+            await asyncio.sleep(0.01)
+            stamps.answered()
+            permit.release()
+            await judged()
+    floor = limiter.floors()[HOST]
+    assert (floor.samples, floor.busy, floor.discount) == (0, K, 0.0)
+
+
+async def test_a_little_lag_is_taken_off_the_sample() -> None:
+    # 3 ms of loop work as a 500 ms answer comes in: learnt, less the lag the probe
+    # saw, so never above the path's 500 ms.
+    limiter = InProcessLimiter(discount_after=K)
+    with virtual_time() as clock:
+        loop = asyncio.get_running_loop()
+        for i in range(K):
+            permit = await limiter.acquire(f"u{i}", EP3, HOST)
+            stamps = stamped(permit)
+            stamps.sent()
+            loop.call_later(0.499, _busy, clock, 0.003)
+            await asyncio.sleep(0.5)
+            stamps.answered()
+            permit.release()
+            await judged()
+    floor = limiter.floors()[HOST]
+    assert floor.samples == K and floor.busy == 0
+    assert 0.495 <= floor.fastest <= 0.5 + 1e-6  # virtual loop steps take 1 ns each
+
+
+@pytest.mark.parametrize(("out", "back"), [(0.01, 0.09), (0.09, 0.01)])
+async def test_asymmetric_network_through_the_client_draws_no_refusal(
+    out: float, back: float
+) -> None:
+    # The real transport, wire trace and default limiter against the strict simulator
+    # behind an asymmetric network, on virtual time over loopback sockets.
+    net = Network(Route(Delay(out, 0.002), Delay(back, 0.002)), seed=7)
+    sim = Simulator(3, network=net, history_orders=20)
+    spy = spy_on(sim)
+    limiter = InProcessLimiter(discount_after=4 * K)
+    async with started(sim):
+        with network_time() as clock:
+            clients = [
+                OnchainEarnClient(c, base_url=sim.base_url, limiter=limiter)
+                for c in sim.credentials
+            ]
+
+            async def worker(client: OnchainEarnClient) -> None:
+                while True:
+                    await client.get_order_history(limit=5)
+
+            tasks = [asyncio.ensure_future(worker(c)) for c in clients for _ in range(4)]
+            start = clock.now
+            await asyncio.sleep(20.0)
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for c in clients:
+                await c.aclose()
+    assert spy.refused == []
+    floor = limiter.floors()[sim.base_url]
+    # The discount engaged, near the 100 ms floor of the sum, whatever its split.
+    assert 0.09 < floor.discount < 0.1
+    by_uid: dict[str, list[float]] = {}
+    for who, name, at in spy.seen:
+        if name == "orders_history":
+            by_uid.setdefault(who, []).append(at)
+    assert all(max_points_in_window(ts, 1.0) <= 3 for ts in by_uid.values())
+    # Past the warm-up, each uid uses more than the full hold's 1 / 1.1 of its budget.
+    late = [[t for t in ts if t > start + 8.0] for ts in by_uid.values()]
+    assert min(len(ts) for ts in late) / (clock.now - start - 8.0) / 3 > 0.95
+
+
+async def test_an_injected_session_is_timed_once_and_the_probe_stops_when_idle() -> None:
+    import aiohttp
+
+    from okx_onchain_earn.ratelimit._wire import _WireTrace
+
+    limiter = InProcessLimiter(discount_after=K)
+    sim = Simulator(1, history_orders=5)
+    async with started(sim), aiohttp.ClientSession() as session:
+        clients = [
+            OnchainEarnClient(
+                sim.credentials[0], base_url=sim.base_url, session=session, limiter=limiter
+            )
+            for _ in range(2)
+        ]
+        assert sum(isinstance(t, _WireTrace) for t in session.trace_configs) == 1
+        for client in clients:
+            await client.get_offers()
+        await judged()
+        floor = limiter.floors()[sim.base_url]
+        assert floor.samples + floor.busy == 2
+        # Nothing in flight, nothing to judge: no probe left running.
+        assert limiter._timing._handle is None

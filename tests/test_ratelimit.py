@@ -30,10 +30,31 @@ from okx_onchain_earn.ratelimit import (
     RateLimiter,
     shared_limiter,
 )
+from okx_onchain_earn.ratelimit._timing import PERIOD, Stamps
 
 MARGIN = 0.001
 EP3 = Endpoint("three", "GET", "/three", Permission.READ, 3, 1.0)
 EP1 = Endpoint("one", "GET", "/one", Permission.READ, 1, 1.0)
+
+
+def stamped(permit: Permit) -> Stamps:
+    """The permit as the transport's wire trace sees it."""
+    assert isinstance(permit, Stamps)
+    return permit
+
+
+async def round_trip(permit: Permit, seconds: float) -> None:
+    """One answered request ``seconds`` on the wire, stamped as the wire trace does."""
+    stamps = stamped(permit)
+    stamps.sent()
+    await asyncio.sleep(seconds)
+    stamps.answered()
+    permit.release()
+
+
+async def judged() -> None:
+    """Wait until the lag probe has judged (learnt or dropped) the released round trips."""
+    await asyncio.sleep(3 * PERIOD)
 
 
 class VirtualClock:

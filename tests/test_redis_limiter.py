@@ -34,7 +34,7 @@ from okx_onchain_earn.ratelimit import (
 from okx_onchain_earn.ratelimit._floor import K
 
 from .conftest import free_port
-from .test_ratelimit import max_arrivals_in_window, max_points_in_window
+from .test_ratelimit import judged, max_arrivals_in_window, max_points_in_window, round_trip
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST3 = Endpoint("fast3", "GET", "/fast3", Permission.READ, 3, 0.25)
@@ -534,11 +534,16 @@ HOST = "https://www.okx.com"
 
 
 async def _teach(limiter: RedisLimiter, rtt: float, uid: str = "teacher") -> float:
-    """K round trips of ``rtt`` to HOST; returns the discount learnt."""
-    for _ in range(K):
-        permit = await limiter.acquire(uid, FAST3, HOST)
-        await asyncio.sleep(rtt)
-        permit.release()
+    """K round trips of ``rtt`` to HOST learnt; returns the discount learnt.
+
+    A round trip the loop was too busy to time (a real loop, on a shared machine) is
+    not learnt: more are made until K are.
+    """
+    for _ in range(10 * K):
+        await round_trip(await limiter.acquire(uid, FAST3, HOST), rtt)
+        await judged()
+        if limiter.floors()[HOST].samples >= K:
+            break
     await _drain(limiter)
     return limiter.floors()[HOST].discount
 
@@ -554,14 +559,14 @@ async def test_release_names_the_slot_with_its_discount_and_a_refusal_zeroes_it(
     key = f"{prefix}u:{FAST3.name}"
     try:
         assert await _teach(limiter, 0.02) > 0.01  # the round trips took 20 ms or more
+        discount = limiter.floors()[HOST].discount
         permit = await limiter.acquire("u", FAST3, HOST)
         await asyncio.sleep(0.02)
-        permit.release()
+        permit.release()  # unstamped: teaches nothing, carries what was learnt
         await _drain(limiter)
         members: Any = await raw.zrange(key, 0, -1)
         (member,) = members
-        # The discount after learning this round trip too.
-        assert member.endswith(b"/%d" % int(limiter.floors()[HOST].discount * 1e6))
+        assert member.endswith(b"/%d" % int(discount * 1e6))
         limiter.penalize("u", FAST3)
         await _drain(limiter)
         await raw.delete(key)

@@ -4,9 +4,10 @@ OKX counts each endpoint's requests per user id and refuses (HTTP 429, code 5001
 when more than ``limit`` of them arrive within any ``window``-second span. The
 limiters here hold a slot from just before the send until the response, and free it
 ``window + margin`` after that, less the floor of the way to the server and back
-that they learn per host from their own round trips, so no ``limit + 1`` arrivals can
-share a window (see ``_local`` for the argument and its assumption, the faster
-``mode="send"``, and the throughput each costs).
+that they learn per host from their own round trips (timed at the wire, less the
+event loop's measured lag), so no ``limit + 1`` arrivals can share a window (see
+``_local`` for the argument and its assumptions, ``_timing`` for the timing, the
+faster ``mode="send"``, and the throughput each costs).
 
 * ``shared_limiter`` — the process-wide default, one per event loop.
 * ``InProcessLimiter`` — the same, built with your own options.

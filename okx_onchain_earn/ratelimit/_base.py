@@ -93,12 +93,15 @@ class FloorStats:
         discount: Seconds taken off each used slot's hold for requests to this host
             (0 until enough round trips were seen).
         refused: Refusals reported for keys using this host.
+        busy: Round trips not learnt because the event loop's lag around them was too
+            large a share of them to tell the path's time apart (``_timing``).
     """
 
     samples: int = 0
     fastest: float = float("inf")
     discount: float = 0.0
     refused: int = 0
+    busy: int = 0
 
 
 class _PerHost:

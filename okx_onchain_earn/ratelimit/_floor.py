@@ -1,14 +1,14 @@
 """The propagation floor of the way to one host, learnt from this limiter's round trips.
 
-A round trip, as a limiter sees it, runs from granting a permit to its release. It
-splits at the moment the server counts the request into an *outbound* part ``x`` (the
-wait for the task to run, signing, the pool, the network out, the server's work before
-counting) and a *return* part ``y`` (the server's work after counting, the network
-back, reading the answer, the loop's lag until release). Neither part can be measured
-alone: OKX's answers carry no arrival time. Both have floors, ``X`` and ``Y``, set
-mostly by the length of the path; the limiters discount a used slot's hold by an
-estimate ``D`` of ``X + Y`` (see ``InProcessLimiter`` for why that keeps the strict
-guarantee while ``D <= X + Y``).
+A round trip, as a limiter learns it, runs from the moment the request's last bytes
+are written to the moment its answer's head has been read, less the event loop's lag
+around it (``_timing``). It splits at the moment the server counts the request into an
+*outbound* part ``x`` (the write, the network out, the server's work before counting)
+and a *return* part ``y`` (the server's work after counting, the network back).
+Neither part can be measured alone: OKX's answers carry no arrival time. Both have
+floors, ``X`` and ``Y``, set mostly by the length of the path; the limiters discount a
+used slot's hold by an estimate ``D`` of ``X + Y`` (see ``_local`` for why that keeps
+the strict guarantee while ``D <= X + Y``).
 
 The estimate. Every round trip is ``x + y >= X + Y``, so the fastest one seen, ``R1``,
 is an upper bound of the floor, not a lower one: it lies above it by however close
@@ -87,6 +87,7 @@ class Floor:
         "_kth",
         "_old",
         "_span",
+        "busy",
         "discount",
         "fastest",
         "refused",
@@ -113,6 +114,8 @@ class Floor:
         self.discount = 0.0
         #: Refusals seen on keys using this host.
         self.refused = 0
+        #: Round trips not learnt because the event loop was too busy to time them.
+        self.busy = 0
 
     def add(self, now: float, rtt: float) -> None:
         """Record one round trip of ``rtt`` seconds, released at ``now``."""
@@ -141,7 +144,7 @@ class Floor:
 
     def stats(self) -> FloorStats:
         """What the floor is now."""
-        return FloorStats(self.samples, self.fastest, self.discount, self.refused)
+        return FloorStats(self.samples, self.fastest, self.discount, self.refused, self.busy)
 
     def _rotate(self, now: float) -> None:
         if self._cur_count:

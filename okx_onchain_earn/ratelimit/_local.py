@@ -6,12 +6,12 @@ spaces the *sends*; network delay then bunches the arrivals (aiolimiter(3, 1) dr
 refusals from a strict server). Here each key has ``limit`` slots:
 
 * ``mode="arrival"`` (default, strict): a slot is held from acquire (just before the
-  send) until release (the response arrived, or the request failed or was cancelled),
-  and then until ``release + window + margin - D``, where ``D`` is the *discount*: a
-  lower bound of the time the request spent on the way to the server and back, learnt
-  per host from this limiter's own round trips (``_floor``). ``D`` is 0 with
-  ``discount=False``, before a host has ``discount_after`` round trips, in send mode,
-  and on a key that drew a refusal.
+  send) until the answer (its head read, or the release when the request failed or
+  was cancelled), and then until ``answer + window + margin - D``, where ``D`` is the
+  *discount*: a lower bound of the time the request spent on the way to the server and
+  back, learnt per host from this limiter's round trips timed at the wire (``_floor``,
+  ``_timing``). ``D`` is 0 with ``discount=False``, before a host has
+  ``discount_after`` round trips, in send mode, and on a key that drew a refusal.
 * ``mode="send"`` (faster, documented risk): a slot comes free at
   ``acquire_time + window + jitter``, whatever the response does. Sends are then never
   more than ``limit`` per ``window + jitter``; arrivals stay under the limit only while
@@ -19,19 +19,24 @@ refusals from a strict server). Here each key has ``limit`` slots:
 
 Why arrival mode is strict. Times are the event loop's monotonic clock (``loop.time()``;
 the server's clock only needs to run at the same rate). A request ``i`` is granted at
-``g_i``, counted by the server at ``a_i`` and released at ``r_i``. Its round trip splits
-at ``a_i`` into ``x_i = a_i - g_i`` (waking the task, signing, the connection pool, the
-way out, the server's work before it counts) and ``y_i = r_i - a_i`` (the server's work
-after counting, the way back, reading the answer, loop lag until release); both are
-``>= 0`` whatever happens. A request ``j`` may reuse the slot ``i`` used once
-``g_j >= r_i + window + margin - D``, so::
+``g_i``; the transport's wire trace stamps ``s_i`` just before its last bytes are
+written and ``t_i`` once its answer's head has been read (``g_i <= s_i``; without
+stamps ``t_i`` is the release, later still); the server counts it at ``a_i``. Split
+at ``a_i``: ``x_i = a_i - g_i`` (waking the task, signing, the connection pool, the
+write, the way out, the server's work before it counts) and ``y_i = t_i - a_i`` (the
+server's work after counting, the way back, the loop's lateness ``lambda_i`` in reading
+the answer); both are ``>= 0`` whatever happens. A request ``j`` may reuse the slot
+``i`` used once ``g_j >= t_i + window + margin - D``, so::
 
-    a_j - a_i = (g_j + x_j) - (r_i - y_i) >= window + margin + (x_j + y_i - D)
+    a_j - a_i = (g_j + x_j) - (t_i - y_i) >= window + margin + (x_j + y_i - D)
 
 * ``D = 0``: ``a_j - a_i >= window + margin > window``, unconditionally.
 * ``D > 0``: ``a_j - a_i > window`` while **assumption A** holds: every request to the
-  host spends at least ``X`` before it is counted and at least ``Y`` after, with
-  ``X + Y >= D`` (then ``x_j + y_i >= X + Y >= D``, for any two requests).
+  host spends at least ``X`` on the path out (``a - s``: the write, the network, the
+  server before counting) and at least ``Y`` on the path back (``t - a - lambda``),
+  with ``X + Y > D - margin``. Then ``x_j + y_i >= X + Y > D - margin`` for any two
+  requests: the grant-to-write time and the loop's lag only add to ``x_j`` and
+  ``y_i``, so a busy loop at the time slots are used only makes the bound looser.
 
 So the arrivals of one slot are more than a window apart; a window holds at most one
 arrival per slot, hence at most ``limit``, and the server never refuses. (The grant
@@ -39,18 +44,25 @@ rule counts slots in flight plus released slots still held *for this acquirer*; 
 whose hold ended is ignored rather than removed, so the count can only be too high.
 Every grant therefore has a slot whose last request is provably a window behind.)
 
-Why A is reasonable, and where it ends. Every round trip is ``x + y >= X + Y``, so the
-fastest one seen bounds the floor from *above*; ``D`` (see ``_floor``) is 98 % of the
-fastest round trip less the spread of the eight fastest, from the last five minutes,
-after 256 samples. A holds when:
+The bound. ``D = 0.98 * max(0, R1 - (R8 - R1))`` over the round trips of the last five
+minutes, after 256 of them (``_floor``), where each round trip is learnt as
+``t - s - ell``: the wire time less the lag allowance ``ell`` the loop's probe showed
+just before the answer, and not at all when ``ell`` exceeds 1 % of it (``_timing``).
+Under **assumption L** (``lambda <= ell + G``, ``G <= margin``: the loop reads an
+answer no later than its probes showed it running callbacks late, give or take work
+in stretches too short for a probe to tell from the selector's rounding) every learnt
+value is at most the request's own path time ``(a - s) + (t - a - lambda)`` plus
+``G``, so ``R1 - G`` bounds ``X + Y`` from *above*; ``0.98 * G < margin`` keeps the
+inequality strict, and A holds when, besides L:
 
 1. the floors belong to the path, the same for every request to one host. Routes that
    differ per connection with opposite asymmetry (10 ms out and 90 ms back on one,
    90 and 10 on another) break it: every round trip takes 100 ms, yet ``x_j + y_i``
-   can be 20 ms. A key used for two hosts takes the smaller of their discounts, which
-   is safe when each path's two directions each carry at least half of its discount;
+   can be 20 ms. A fixed asymmetric path is fine (only the sum is used). A key used
+   for two hosts takes the smaller of their discounts, which is safe when each path's
+   two directions each carry at least half of its discount;
 2. the path did not get shorter, since ``D`` was learnt, by more than the slack (2 %
-   of the floor plus ``margin``): after a route change to a shorter path, the
+   of the floor, and what of ``margin`` L leaves): after a route change to a shorter path, the
    requests sent before its first faster round trip comes back are exposed (that
    sample lowers ``D`` at once, and the spread term backs ``D`` off until the new
    floor is well sampled);
@@ -58,19 +70,26 @@ after 256 samples. A holds when:
    Flat, wide jitter keeps the fastest sample further above the floor; it also spreads
    the fastest few, which is what the spread term takes off.
 
-Server processing, event-loop lag and the time signing or the pool take are parts of
-``x`` and ``y``: they lengthen round trips and only ever make the bound looser. A
-permit released while an exception unwinds (cancelled, failed) teaches nothing; any
-other short sample only lowers ``D``.
+Why the samples are taken at the wire. Grant to release also holds the pool wait,
+signing, the task's turns and reading the answer, which grow with a busy loop, and
+vary per request in ways the path does not: at 1,000 user ids on loopback (the
+client's CPU at 100 %) such samples put ``D`` above what one request's way out plus
+another's way back took, and a strict server refused 16-48 requests per run. Stamped
+at the wire and less the loop's measured lag, those round trips are dropped as too
+busy to time (``FloorStats.busy``), ``D`` stays at the path's floor, and the lag
+itself only widens ``x_j + y_i``. A permit the transport did not stamp (an
+``acquire`` without the wire trace) and one released while an exception unwinds teach
+nothing; any other sample that is too *short* only lowers ``D``.
 
-When A fails, the server may see ``limit + 1`` arrivals in one window and refuse one.
-The transport reports it (``penalize``): the key is blocked for a full window, and from
-then on holds every used slot the full window (``D = 0``: the unconditional case again).
-``KeyStats.fallback`` shows it, and ``floors()[host].refused`` counts refusals per host.
-The cost, measured in ``benchmarks/bench_pacing.py``: a key carries ``limit`` requests
-per ``window + margin + round_trip - D``; with ``D`` near the floor that is the window
-plus the round trip's *excess* over its floor, the least any client can afford that
-knows only when it sent and when the answer came.
+When A (or L) fails, the server may see ``limit + 1`` arrivals in one window and refuse
+one. The transport reports it (``penalize``): the key is blocked for a full window, and
+from then on holds every used slot the full window (``D = 0``: the unconditional case
+again). ``KeyStats.fallback`` shows it, and ``floors()[host].refused`` counts refusals
+per host. The cost, measured in ``benchmarks/bench_pacing.py``: a key carries ``limit``
+requests per ``window + margin + (t - g) - D``; with ``D`` near the floor that is the
+window plus the round trip's *excess* over its floor (and the few hundred microseconds
+from grant to write), the least any client can afford that knows only when it sent and
+when the answer came.
 
 Waiters are served first come first served and woken by one ``call_at`` timer per key
 (the earliest time a slot can come free); nothing polls. An uncontended acquire never
@@ -82,7 +101,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import sys
 from asyncio import get_running_loop
 from bisect import bisect_right, insort
 from collections import deque
@@ -93,6 +111,7 @@ from weakref import WeakKeyDictionary
 from ..endpoints import Endpoint
 from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
+from ._timing import GRANULARITY, Stamps, Timing
 
 __all__ = ["InProcessLimiter", "Mode", "shared_limiter"]
 
@@ -170,29 +189,25 @@ def _has_slot(key: _Key, now: float) -> bool:
     return bool(discount) and busy - bisect_right(free_at, now + discount) < key.limit
 
 
-class _Permit:
+class _Permit(Stamps):
     """A granted slot; ``release`` starts its cool-down (arrival mode)."""
 
-    __slots__ = ("_at", "_floor", "_key", "_limiter")
+    __slots__ = ("_at", "_key", "_limiter")
 
     def __init__(self, limiter: InProcessLimiter, key: _Key, at: float) -> None:
+        super().__init__()
         self._limiter = limiter
         self._key: _Key | None = key
         self._at = at
-        # Where this request's round trip is learnt (set by the acquirer).
-        self._floor: Floor | None = None
 
     def release(self) -> None:
         """Mark the request finished; idempotent and non-blocking."""
         key = self._key
         if key is not None:
             self._key = None
-            # Released while an exception unwinds (cancelled, failed before or while
-            # sending): no answer came back, so the time taken is no round trip.
-            floor = self._floor
-            if floor is not None and sys.exc_info()[1] is not None:
-                floor = None
-            self._limiter._release(key, self._at, floor)
+            # The hold runs from the answer's head when it was stamped: the request was
+            # counted before it, and reading the rest of the answer is no time on the path.
+            self._limiter._release(key, self._finish())
 
 
 class InProcessLimiter(_PerHost):
@@ -211,19 +226,18 @@ class InProcessLimiter(_PerHost):
         mode: ``"arrival"`` (strict, default) or ``"send"`` (faster; safe only while
             the one-way delay varies by less than ``jitter``).
         margin: Extra seconds a released slot stays used in arrival mode (1 ms:
-            enough for a server that stamps arrivals to the millisecond).
+            enough for a server that stamps arrivals to the millisecond; with the
+            discount it also covers loop work too brief for the lag probe to tell
+            from the selector's rounding, see ``_timing``).
         jitter: Extra seconds a used slot stays used in send mode.
         idle_ttl: Keys idle this long (nothing in flight or waiting, every slot free)
             are dropped, with their statistics; the sweep runs at most this often.
         clock: Monotonic time source in seconds; defaults to the running loop's
             ``time()``. Timers still run on the loop.
         discount: Take the learnt floor of each host's round trips off the hold
-            (arrival mode). Off by default: the floor learnt from round trips bounds
-            the path only while the two directions' delays are set by the network;
-            with a saturated event loop (1,000 user ids on loopback) the split varies
-            per request and a strict server refused 16-48 requests per run. False
-            holds every used slot the full window after its answer, unconditionally
-            strict.
+            (arrival mode; see the module docs for the bound and its assumptions).
+            False holds every used slot the full window after its answer,
+            unconditionally strict.
         discount_after: Round trips to a host before its floor is used.
     """
 
@@ -236,6 +250,7 @@ class InProcessLimiter(_PerHost):
         "_keys",
         "_next_sweep",
         "_send",
+        "_timing",
     )
 
     def __init__(
@@ -246,7 +261,7 @@ class InProcessLimiter(_PerHost):
         jitter: float = 0.05,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
-        discount: bool = False,
+        discount: bool = True,
         discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         if mode not in ("arrival", "send"):
@@ -261,6 +276,7 @@ class InProcessLimiter(_PerHost):
         self._extra = jitter if self._send else margin
         self._idle_ttl = idle_ttl
         self._clock = clock
+        self._timing = Timing(clock, min(margin, GRANULARITY))
         self._keys: dict[tuple[str, str], _Key] = {}
         # -inf makes the first acquire run housekeeping; aclose() resets it to -inf so
         # the closed check costs the hot path nothing.
@@ -316,6 +332,7 @@ class InProcessLimiter(_PerHost):
             permit = self._grant(key, now)
         else:
             permit = await self._wait(key, now)
+        permit._timing = self._timing
         permit._floor = floor
         return permit
 
@@ -360,6 +377,7 @@ class InProcessLimiter(_PerHost):
         """Cancel timers and fail current waiters; later acquires raise RuntimeError."""
         self._closed = True
         self._next_sweep = -math.inf
+        self._timing.close()
         for key in self._keys.values():
             if key.timer is not None:
                 key.timer.cancel()
@@ -410,14 +428,12 @@ class InProcessLimiter(_PerHost):
             key.in_flight += 1
         return _Permit(self, key, now)
 
-    def _release(self, key: _Key, at: float, floor: Floor | None) -> None:
+    def _release(self, key: _Key, answered: float) -> None:
         if self._send:
             return  # the slot's free time was fixed when it was granted
         now = self._now()
         key.in_flight -= 1
-        if floor is not None:
-            floor.add(now, now - at)
-        insort(key.free_at, now + key.hold)
+        insort(key.free_at, (answered or now) + key.hold)
         if key.waiters is not None:
             # Nothing comes free now, but if every slot was in flight no timer is
             # armed yet: dispatch arms one for the new free time.

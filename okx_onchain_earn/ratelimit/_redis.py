@@ -15,10 +15,10 @@ inside the script, so client clocks never matter) at which the slot comes free:
 * penalize: add ``limit`` blocker members scored ``now + window + margin`` (no discount).
 
 The discount (arrival mode) is ``InProcessLimiter``'s, with its argument (see
-``_local``): every process learns the floor of its own round trips per host, from the
-grant it received to its release (both on its own clock; Redis grants earlier and
-releases later than that, which only widens the bound). A slot released by process
-``p`` with discount ``D_p`` may be reused by process ``q`` once
+``_local``): every process learns the floor of its own round trips per host, timed at
+the wire less its own event loop's lag (``_timing``; Redis grants before the write and
+scores the release after the answer, which only widens the bound). A slot released
+by process ``p`` with discount ``D_p`` may be reused by process ``q`` once
 ``score - min(D_p, D_q) <= now``, Redis's own clock. So the request ``j`` of ``q``
 arrives more than a window after the request ``i`` of ``p`` while
 ``x_j + y_i >= min(D_p, D_q)``: within one process that is assumption A of
@@ -27,7 +27,7 @@ when they share the way to OKX (one machine, one network) or when each path carr
 least half of its discount in each direction. Two machines whose routes are strongly
 asymmetric in opposite ways break it, as they break it for one process; a refusal then
 makes the refused key of that process hold every slot the full window
-(``KeyStats.fallback``), and its releases carry ``D = 0``.
+(``KeyStats.fallback``, ``floors()[host].refused``), and its releases carry ``D = 0``.
 
 Waking: a waiter sleeps on a local future resolved by the first of a timer at the
 returned earliest-free time, a release of the key by this limiter, or a release
@@ -47,7 +47,6 @@ import itertools
 import logging
 import math
 import os
-import sys
 from asyncio import get_running_loop
 from collections import deque
 from functools import partial
@@ -58,6 +57,7 @@ from ._base import FloorStats, KeyStats, Permit, _PerHost
 from ._errors import RateLimiterUnavailable
 from ._floor import DISCOUNT_AFTER, Floor, Floors, bind, discount_of
 from ._local import InProcessLimiter, Mode, shared_limiter
+from ._timing import GRANULARITY, Stamps, Timing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -196,10 +196,10 @@ class _KeyState:
         self.fallback = False
 
 
-class _RedisPermit:
+class _RedisPermit(Stamps):
     """A slot held in Redis; releasing it rescores the token (arrival mode)."""
 
-    __slots__ = ("_at", "_floor", "_hold_us", "_limiter", "_name", "_token")
+    __slots__ = ("_hold_us", "_limiter", "_name", "_token")
 
     def __init__(
         self,
@@ -207,14 +207,15 @@ class _RedisPermit:
         name: str,
         token: str,
         hold_us: int,
-        at: float = 0.0,
+        timing: Timing | None = None,
         floor: Floor | None = None,
     ) -> None:
+        super().__init__()
         self._limiter = limiter
         self._name = name
         self._token = token
         self._hold_us = hold_us
-        self._at = at  # when this process got the grant (loop clock)
+        self._timing = timing
         self._floor = floor
 
     def release(self) -> None:
@@ -222,9 +223,9 @@ class _RedisPermit:
         limiter = self._limiter
         if limiter is not None:
             self._limiter = None
-            # Released while an exception unwinds: no answer came back, no round trip.
-            floor = self._floor if sys.exc_info()[1] is None else None
-            discount_us = limiter._released(self._name, self._at, floor)
+            # Learns the wire round trip, if the transport stamped one (see _timing).
+            self._finish()
+            discount_us = limiter._released(self._name)
             limiter._spawn(
                 limiter._release(self._name, self._token, self._hold_us, discount_us)
             )
@@ -263,8 +264,8 @@ class RedisLimiter(_PerHost):
         clock: Monotonic time source in seconds for that sweep; defaults to the
             running loop's ``time()``. Round trips are timed on the loop's clock.
         discount: Take this process's learnt floor of each host's round trips off the
-            hold (arrival mode). Off by default, as for ``InProcessLimiter``; False
-            holds every used slot the full window.
+            hold (arrival mode), as ``InProcessLimiter`` does; False holds every used
+            slot the full window.
         discount_after: Round trips to a host before its floor is used.
 
     Raises:
@@ -298,6 +299,7 @@ class RedisLimiter(_PerHost):
         "_send",
         "_sub_lock",
         "_tasks",
+        "_timing",
         "_token_prefix",
         "_tokens",
     )
@@ -315,7 +317,7 @@ class RedisLimiter(_PerHost):
         fallback: InProcessLimiter | None = None,
         idle_ttl: float = 60.0,
         clock: Callable[[], float] | None = None,
-        discount: bool = False,
+        discount: bool = True,
         discount_after: int = DISCOUNT_AFTER,
     ) -> None:
         try:
@@ -347,6 +349,8 @@ class RedisLimiter(_PerHost):
         self._send = mode == "send"
         self._extra = jitter if self._send else margin
         self._floors = Floors(after=discount_after, enabled=discount and not self._send)
+        # Round trips are timed on the loop's clock, as grants and releases are here.
+        self._timing = Timing(None, min(margin, GRANULARITY))
         self._lease_us = _us(lease)
         self._fail = on_unavailable == "fail"
         self._fallback = fallback
@@ -462,6 +466,7 @@ class RedisLimiter(_PerHost):
     async def aclose(self) -> None:
         """Finish pending release scripts, drop the pub/sub connection, close an owned client."""
         self._closed = True
+        self._timing.close()
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         listener, self._listener = self._listener, None
@@ -517,7 +522,7 @@ class RedisLimiter(_PerHost):
             return _RedisPermit(None, name, token, 0)
         state.in_flight += 1
         hold_us = _us(endpoint.window + self._extra)
-        return _RedisPermit(self, name, token, hold_us, loop.time(), floor)
+        return _RedisPermit(self, name, token, hold_us, self._timing, floor)
 
     # -- forgetting idle keys ----------------------------------------------------------
 
@@ -525,15 +530,11 @@ class RedisLimiter(_PerHost):
         clock = self._clock
         return get_running_loop().time() if clock is None else clock()
 
-    def _released(self, name: str, at: float, floor: Floor | None) -> int:
+    def _released(self, name: str) -> int:
         """A permit of this process was released: the key is no longer in flight here.
 
-        Learns the round trip since ``at`` (when ``floor`` is given) and returns the
-        discount, in microseconds, the released slot carries.
+        Returns the discount, in microseconds, the released slot carries.
         """
-        if floor is not None:
-            now = get_running_loop().time()
-            floor.add(now, now - at)
         state = self._keys.get(name)
         if state is None:
             return 0
