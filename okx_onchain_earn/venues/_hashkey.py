@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -96,6 +97,8 @@ _HISTORY_MS = HASHKEY_HISTORY_DAYS * _DAY_MS
 # seconds later (and a server clock a little ahead) still finds its window inside it.
 _EDGE_MARGIN_MS = 60_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+log = logging.getLogger("okx_onchain_earn")
 _MS = timedelta(milliseconds=1)
 
 
@@ -646,6 +649,33 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
             "endTime": None if end_ms is None else str(end_ms),
         }
         return await self._get(HASHKEY_ORDERS, params, decode_hashkey_page)
+
+    async def iter_earn_orders(
+        self, *, since: datetime | None = None, until: datetime | None = None
+    ) -> AsyncIterator[EarnOrder]:
+        """Every order created between ``since`` and ``until`` (both included), as
+        ``EarnOrder``s: ``iter_orders``, read for a ledger across venues.
+
+        Unlike ``iter_orders``, a ``since`` older than the 180 days HashKey lists is
+        not an error here: HashKey's part starts where its history does (logged as a
+        warning), and an ``until`` older than that lists nothing, so one venue's
+        shorter memory never stops ``venues.iter_earn_orders`` reading the others.
+
+        Raises:
+            ValueError: Naive datetimes, or ``since`` after ``until``.
+        """
+        check_bounds(since, until)
+        oldest = self._oldest_ms() + _EDGE_MARGIN_MS
+        if until is not None and _ms(until) < oldest:
+            log.warning("HashKey lists no order older than %d days: none read before %s",
+                        HASHKEY_HISTORY_DAYS, until.isoformat())  # fmt: skip
+            return
+        if since is not None and _ms(since) < oldest:
+            log.warning("HashKey lists orders of the last %d days only: reading from then,"
+                        " not from %s", HASHKEY_HISTORY_DAYS, since.isoformat())  # fmt: skip
+            since = None
+        async for order in self.iter_orders(since=since, until=until):
+            yield order.to_earn_order()
 
     async def iter_orders(
         self,

@@ -348,3 +348,26 @@ def test_the_docs_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
     count, requests = re.fullmatch(r"(\d+) orders in (\d+) requests", out[0]).groups()  # type: ignore[union-attr]
     assert 1000 < int(count) < 2500 and int(requests) >= 2
     assert len(out) == 4
+
+
+async def test_a_ledger_reads_hashkey_from_its_oldest_day_not_an_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with Simulator(accounts=1, venues=["hashkey"], venue_accounts=1, venue_orders=300) as sim:
+        key = _hashkey(sim).keys[0]
+        truth = {o.order_id for o in _hashkey(sim).orders(key.uid)}
+        year_ago = datetime.now(UTC) - timedelta(days=365)
+        async with HashKeyEarn(**_keys(key), base_url=sim.base_url) as reader:
+            with pytest.raises(ValueError, match="180 days"):
+                async for _ in reader.iter_orders(since=year_ago):
+                    pass
+            with caplog.at_level("WARNING", logger="okx_onchain_earn"):
+                ledger = [o async for o in reader.iter_earn_orders(since=year_ago)]
+            assert {o.order_id for o in ledger} == truth and len(ledger) == len(truth)
+            assert "last 180 days only" in caplog.text
+            long_ago = [
+                o async for o in reader.iter_earn_orders(
+                    since=year_ago, until=year_ago + timedelta(days=30)
+                )
+            ]  # fmt: skip
+            assert long_ago == []
