@@ -45,7 +45,7 @@ from .errors import (
 )
 from .models import PageDecoder
 from .ratelimit._base import acquire_at
-from .ratelimit._wire import time_session, wire_trace
+from .ratelimit._wire import stamping, time_session, wire_trace
 from .stats import ClientStats
 from .venue import OkxVenue, Venue
 
@@ -559,20 +559,21 @@ class Transport:
             path, headers = self._venue.sign(endpoint.method, path, body, time.time() + offset)
         url = URL(self._base + path, encoded=True)
         try:
-            async with session.request(
-                endpoint.method,
-                url,
-                data=body or None,
-                headers=headers,
-                middlewares=_middlewares(session),
-                # OKX does not redirect; a redirect would be a second send on one permit.
-                allow_redirects=False,
-                # An injected session may raise on 4xx/5xx: every answer is read here.
-                raise_for_status=False,
-                trace_request_ctx=permit,
-                **options,
-            ) as resp:
-                return await resp.read(), resp.status
+            with stamping(permit):
+                async with session.request(
+                    endpoint.method,
+                    url,
+                    data=body or None,
+                    headers=headers,
+                    middlewares=_middlewares(session),
+                    # OKX does not redirect; a redirect would be a second send on one
+                    # permit.
+                    allow_redirects=False,
+                    # An injected session may raise on 4xx/5xx: every answer is read here.
+                    raise_for_status=False,
+                    **options,
+                ) as resp:
+                    return await resp.read(), resp.status
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # Nothing reached OKX: safe to retry reads and trades alike.
             raise OkxConnectionError(

@@ -532,3 +532,27 @@ async def test_an_injected_session_is_timed_once_and_the_probe_stops_when_idle()
         assert floor.samples + floor.busy == 2
         # Nothing in flight, nothing to judge: no probe left running.
         assert limiter._timing._handle is None
+
+
+async def test_a_callers_own_trace_sees_no_permit_and_the_limiter_still_learns() -> None:
+    import aiohttp
+
+    seen: list[object] = []
+
+    async def mine(session: aiohttp.ClientSession, ctx: Any, params: object) -> None:
+        seen.append(ctx.trace_request_ctx)
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(mine)
+    limiter = InProcessLimiter(discount_after=K)
+    sim = Simulator(1, history_orders=5)
+    async with started(sim), aiohttp.ClientSession(trace_configs=[trace]) as session:
+        client = OnchainEarnClient(
+            sim.credentials[0], base_url=sim.base_url, session=session, limiter=limiter
+        )
+        await client.get_offers()
+        await judged()
+        floor = limiter.floors()[sim.base_url]
+    # The caller's trace sees what aiohttp gives it for its own requests: nothing.
+    assert seen == [None]
+    assert floor.samples + floor.busy == 1  # and the SDK's own trace timed the request
