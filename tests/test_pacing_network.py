@@ -16,6 +16,7 @@ import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import pytest
 
@@ -539,7 +540,7 @@ async def test_a_callers_own_trace_sees_no_permit_and_the_limiter_still_learns()
 
     seen: list[object] = []
 
-    async def mine(session: aiohttp.ClientSession, ctx: Any, params: object) -> None:
+    async def mine(session: aiohttp.ClientSession, ctx: SimpleNamespace, params: object) -> None:
         seen.append(ctx.trace_request_ctx)
 
     trace = aiohttp.TraceConfig()

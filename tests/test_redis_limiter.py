@@ -685,3 +685,32 @@ async def test_processes_with_their_own_floors_stay_strict(
     finally:
         await near.aclose()
         await far.aclose()
+
+
+async def test_a_waiting_head_takes_the_full_hold_once_its_key_is_refused() -> None:
+    # No server needed: the acquire script is replaced, so only the head's own loop runs.
+    sent: list[tuple[str, int, int, int]] = []
+
+    class Scripted(RedisLimiter):
+        async def _eval_acquire(
+            self, name: str, token: str, args: tuple[str, int, int, int]
+        ) -> int:
+            sent.append(args)
+            if len(sent) == 1:
+                self.penalize("u", FAST3)  # a sibling's request is refused meanwhile
+                return 1_000  # wait 1 ms, then ask again
+            return 0
+
+        def _spawn(self, coro: Any) -> None:
+            coro.close()  # the refusal's own bookkeeping in Redis: not under test
+
+    limiter = Scripted("redis://127.0.0.1:1", discount_after=K)
+    limiter._listener = object()  # type: ignore[assignment]  # as if subscribed
+    floor = limiter._floors.get(HOST)
+    for n in range(K):
+        floor.add(float(n), 0.05)
+    permit = await limiter.acquire("u", FAST3, HOST)
+    permit.release()
+    assert limiter.stats()[("u", FAST3.name)].fallback
+    assert sent[0][3] > 0  # the discount the head asked with first
+    assert sent[-1][3] == 0  # and none once the key fell back

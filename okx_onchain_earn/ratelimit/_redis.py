@@ -567,11 +567,13 @@ class RedisLimiter(_PerHost):
     ) -> tuple[str, bool]:
         token = f"{self._token_prefix}{next(self._tokens)}"
         hold = self._lease_us if not self._send else _us(endpoint.window + self._extra)
-        args = (token, endpoint.limit, hold, int(discount_of(state) * 1e6))
         waited = False
         while True:
             if self._local is not None:
                 raise _Degraded
+            # Read on every pass: a refusal reported while this head waited puts the
+            # key on the full hold for this grant too, as the in-process limiter does.
+            args = (token, endpoint.limit, hold, int(discount_of(state) * 1e6))
             # Armed before the script runs, so a release landing meanwhile is not missed.
             wake = state.wake = loop.create_future()
             wait_us = await self._eval_acquire(name, token, args)
