@@ -608,3 +608,15 @@ async def test_endpoint_without_budget_is_refused() -> None:
 def test_limiters_satisfy_the_protocol() -> None:
     limiter: RateLimiter = InProcessLimiter()
     assert callable(limiter.penalize)
+
+
+def test_a_floor_not_heard_from_for_the_horizon_discounts_nothing() -> None:
+    from okx_onchain_earn.ratelimit._floor import HORIZON, Floor, K
+
+    floor = Floor(after=K)
+    for n in range(K):
+        floor.add(float(n) / 1000, 0.05)
+    assert floor.discount_at(1.0) > 0
+    assert floor.discount_at(HORIZON / 2) > 0  # within the horizon: still learnt
+    assert floor.discount_at(HORIZON + 120.0) == 0.0  # silent for the horizon: forgotten
+    assert floor.samples == 0

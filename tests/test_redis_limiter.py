@@ -707,8 +707,9 @@ async def test_a_waiting_head_takes_the_full_hold_once_its_key_is_refused() -> N
     limiter = Scripted("redis://127.0.0.1:1", discount_after=K)
     limiter._listener = object()  # type: ignore[assignment]  # as if subscribed
     floor = limiter._floors.get(HOST)
+    now = asyncio.get_running_loop().time()  # the clock the limiter learns on
     for n in range(K):
-        floor.add(float(n), 0.05)
+        floor.add(now - 1 + n / 1000, 0.05)
     permit = await limiter.acquire("u", FAST3, HOST)
     permit.release()
     assert limiter.stats()[("u", FAST3.name)].fallback

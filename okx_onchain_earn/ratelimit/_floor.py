@@ -135,6 +135,13 @@ class Floor:
         if self.samples == self._after:
             self._estimate()
 
+    def discount_at(self, now: float) -> float:
+        """``discount`` as of ``now``: buckets older than the horizon are dropped first,
+        so a host not heard from for ``HORIZON`` seconds is discounted nothing."""
+        if now >= self._cur_end:
+            self._rotate(now)
+        return self.discount
+
     def _keep(self, rtt: float) -> None:
         """Keep ``rtt`` among the current bucket's K fastest."""
         cur = self._cur
@@ -218,11 +225,12 @@ def bind(key: _Bound, floor: Floor) -> None:
     key.floor = floor
 
 
-def discount_of(key: _Bound) -> float:
-    """Seconds off the hold of ``key``'s used slots for a request granted now."""
+def discount_of(key: _Bound, now: float) -> float:
+    """Seconds off the hold of ``key``'s used slots for a request granted at ``now``
+    (the clock the floors are fed with)."""
     if key.fallback:
         return 0.0
     if key.hosts is not None:
-        return min(f.discount for f in key.hosts)
+        return min(f.discount_at(now) for f in key.hosts)
     floor = key.floor
-    return 0.0 if floor is None else floor.discount
+    return 0.0 if floor is None else floor.discount_at(now)

@@ -185,7 +185,7 @@ def _has_slot(key: _Key, now: float) -> bool:
     busy = key.in_flight + len(free_at)
     if busy < key.limit:
         return True
-    discount = discount_of(key)
+    discount = discount_of(key, now)
     return bool(discount) and busy - bisect_right(free_at, now + discount) < key.limit
 
 
@@ -512,7 +512,7 @@ class InProcessLimiter(_PerHost):
             needed = max(0, key.in_flight + len(key.free_at) - key.limit)
             if needed >= len(key.free_at):
                 return  # every slot is in flight: the next release dispatches again
-            at = key.free_at[needed] - discount_of(key)
+            at = key.free_at[needed] - discount_of(key, now)
         timer = key.timer
         if timer is not None:
             if key.timer_at <= at:

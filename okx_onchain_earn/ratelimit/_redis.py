@@ -541,7 +541,7 @@ class RedisLimiter(_PerHost):
         state.in_flight -= 1
         state.last_used = self._now()
         # Rounded down: a slot held a microsecond too long is harmless.
-        return int(discount_of(state) * 1e6)
+        return int(discount_of(state, self._timing.now()) * 1e6)
 
     def _housekeep(self, now: float) -> None:
         self._next_sweep = now + self._idle_ttl
@@ -573,7 +573,7 @@ class RedisLimiter(_PerHost):
                 raise _Degraded
             # Read on every pass: a refusal reported while this head waited puts the
             # key on the full hold for this grant too, as the in-process limiter does.
-            args = (token, endpoint.limit, hold, int(discount_of(state) * 1e6))
+            args = (token, endpoint.limit, hold, int(discount_of(state, self._timing.now()) * 1e6))
             # Armed before the script runs, so a release landing meanwhile is not missed.
             wake = state.wake = loop.create_future()
             wait_us = await self._eval_acquire(name, token, args)
