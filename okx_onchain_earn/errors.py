@@ -19,7 +19,7 @@ Errors are keyed on OKX's ``code``, never on ``msg`` or the HTTP status alone:
         ├── PermissionDeniedError          50030, 50120, 50121, 50035, 50038
         ├── RateLimitError                 50011, 50061, 58102, 50040
         ├── ServiceUnavailableError        50001, 50013, 50026, 50046, 51739 (retryable)
-        ├── RequestTimeoutError            50004: OKX timed out, outcome unknown
+        ├── RequestTimeoutError            50004, 58124: no result yet, outcome unknown
         ├── InvalidRequestError            50000, 50002, 50006, 50014-50016, 50024, 50025, 51000,
         │                                  58114, 58123, 58129 (transfer parameters)
         └── FinanceError                   517xx: On-chain earn business errors
