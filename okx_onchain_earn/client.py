@@ -15,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import msgspec
 
+from ._args import text as _text
+from ._args import timeout as _timeout
 from ._earn_order import EarnOrder, check_bounds
 from ._transport import Transport, encode_query
 from .auth import Credentials
-from .config import ClientConfig, _seconds
+from .config import ClientConfig
 from .endpoints import CANCEL, OFFERS, ORDERS_ACTIVE, ORDERS_HISTORY, PURCHASE, REDEEM, Endpoint
 from .errors import OrderOutcomeUnknownError
 from .funding import Funding
@@ -66,20 +68,6 @@ class _RedeemBody(msgspec.Struct, rename="camel"):
 class _CancelBody(msgspec.Struct, rename="camel"):
     ord_id: str
     protocol_type: str
-
-
-def _timeout(timeout: float | None) -> float | None:
-    return None if timeout is None else _seconds("timeout", timeout, zero=False)
-
-
-def _text(name: str, value: str | None, *, required: bool = False) -> str | None:
-    if value is None:
-        if required:
-            raise ValueError(f"{name} is required")
-        return None
-    if not isinstance(value, str) or not value.strip() or value != value.strip():
-        raise ValueError(f"{name} must be a non-empty string without spaces, got {value!r}")
-    return value
 
 
 def _required(name: str, value: str) -> str:
