@@ -19,7 +19,7 @@ from .endpoints import Endpoint
 from .errors import OkxAPIError, RateLimitError, ResponseDecodeError, error_for_code
 from .models import PageDecoder
 
-__all__ = ["EXCERPT", "excerpt", "read_answer"]
+__all__ = ["EXCERPT", "excerpt", "read_answer", "unreadable"]
 
 T = TypeVar("T")
 
@@ -99,18 +99,31 @@ def _read_loosely(
     return data
 
 
-def _unreadable(
-    endpoint: Endpoint, raw: bytes, status: int, why: str, cause: Exception | None
-) -> NoReturn:
-    name = endpoint.name
+def unreadable(
+    name: str, raw: bytes, status: int, why: str, *, whose: str = "the answer"
+) -> ResponseDecodeError:
+    """The error for an answer that cannot be read, with an excerpt of its body.
+
+    Args:
+        name: The endpoint's name.
+        raw: The body.
+        status: Its HTTP status.
+        why: What is wrong with it.
+        whose: How the message names the answer (``"Bybit's answer"``…).
+    """
     quoted = excerpt(raw)
-    err = ResponseDecodeError(
-        f"{name}: cannot read the answer (HTTP {status}): {why}; body: {quoted!r}",
+    return ResponseDecodeError(
+        f"{name}: cannot read {whose} (HTTP {status}): {why}; body: {quoted!r}",
         endpoint=name,
         status=status,
         excerpt=quoted,
     )
-    raise err from cause
+
+
+def _unreadable(
+    endpoint: Endpoint, raw: bytes, status: int, why: str, cause: Exception | None
+) -> NoReturn:
+    raise unreadable(endpoint.name, raw, status, why) from cause
 
 
 def _refused(endpoint: Endpoint, raw: bytes) -> NoReturn:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, ClassVar, Generic, Protocol, Self, TypeVar
 
@@ -32,9 +32,12 @@ from ..venue import Venue
 if TYPE_CHECKING:
     from ..ratelimit import RateLimiter
 
-__all__ = ["EarnOrderSource", "NativeOrder", "VenueClient", "millis"]
+__all__ = ["EarnOrderSource", "NativeOrder", "VenueClient", "ms", "text"]
 
 R = TypeVar("R")
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MS = timedelta(milliseconds=1)
 
 
 class NativeOrder(Protocol):
@@ -59,9 +62,21 @@ class EarnOrderSource(Protocol):
         ...
 
 
-def millis(value: datetime | None) -> str | None:
-    """An aware datetime as the Unix milliseconds venues take in queries (``None`` kept)."""
-    return None if value is None else str(int(value.timestamp() * 1000))
+def text(name: str, value: str | None) -> str | None:
+    """A filter that is a non-empty string without whitespace (``None``: not sent).
+
+    Raises:
+        ValueError: Anything else (the message names the filter).
+    """
+    if value is not None and not _usable(value):
+        raise ValueError(f"{name} must be a non-empty string without whitespace")
+    return value
+
+
+def ms(value: datetime, *, ceil: bool = False) -> int:
+    """An aware datetime as Unix milliseconds, exactly (floored, or ceiled)."""
+    whole, rest = divmod(value - _EPOCH, _MS)
+    return whole + 1 if ceil and rest else whole
 
 
 class VenueClient(abc.ABC, Generic[OrderT]):

@@ -18,7 +18,7 @@ import hashlib
 import hmac
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from itertools import repeat
 from operator import attrgetter, truediv
@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import msgspec
 import msgspec.structs
 
-from .._answer import excerpt
+from .._answer import excerpt, unreadable
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus, check_bounds
 from ..auth import _hidden, _usable
 from ..endpoints import Endpoint, Permission, RateRule
@@ -46,7 +46,7 @@ from ..errors import (
 )
 from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
-from ._base import VenueClient
+from ._base import VenueClient, ms, text
 
 __all__ = [
     "BYBIT_ERRORS",
@@ -105,8 +105,6 @@ MAX_LIMIT = 20
 #: The category this endpoint serves (required by Bybit).
 DOUBLE_WIN = "DoubleWin"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MS = timedelta(milliseconds=1)
 _set = msgspec.structs.force_setattr
 _fromtimestamp = datetime.fromtimestamp
 
@@ -499,13 +497,7 @@ def _text(raw: msgspec.Raw) -> str:
 
 
 def _unreadable(endpoint: Endpoint, raw: bytes, status: int, why: str) -> ResponseDecodeError:
-    quoted = excerpt(raw)
-    return ResponseDecodeError(
-        f"{endpoint.name}: cannot read Bybit's answer (HTTP {status}): {why}; body: {quoted!r}",
-        endpoint=endpoint.name,
-        status=status,
-        excerpt=quoted,
-    )
+    return unreadable(endpoint.name, raw, status, why, whose="Bybit's answer")
 
 
 def _no_envelope(endpoint: Endpoint, raw: bytes, status: int, cause: Exception | None) -> NoReturn:
@@ -666,20 +658,6 @@ class BybitVenue:
 # --- the reader ---------------------------------------------------------------------
 
 
-def _ms_floor(value: datetime) -> int:
-    return (value - _EPOCH) // _MS
-
-
-def _ms_ceil(value: datetime) -> int:
-    return -((_EPOCH - value) // _MS)
-
-
-def _check_text(name: str, value: str | None) -> str | None:
-    if value is not None and not _usable(value):
-        raise ValueError(f"{name} must be a non-empty string without whitespace")
-    return value
-
-
 def _params(
     *,
     category: str,
@@ -702,13 +680,13 @@ def _params(
         raise ValueError("start_time is after end_time")
     return {
         "category": category,
-        "productId": _check_text("product_id", product_id),
-        "orderId": _check_text("order_id", order_id),
-        "orderLinkId": _check_text("order_link_id", order_link_id),
+        "productId": text("product_id", product_id),
+        "orderId": text("order_id", order_id),
+        "orderLinkId": text("order_link_id", order_link_id),
         "startTime": None if start_ms is None else str(start_ms),
         "endTime": None if end_ms is None else str(end_ms),
         "limit": None if limit is None else str(limit),
-        "cursor": _check_text("cursor", cursor),
+        "cursor": text("cursor", cursor),
     }
 
 
@@ -776,8 +754,8 @@ class BybitEarn(VenueClient[BybitEarnOrder]):
             product_id=product_id,
             order_id=order_id,
             order_link_id=order_link_id,
-            start_ms=None if start_time is None else _ms_floor(start_time),
-            end_ms=None if end_time is None else _ms_floor(end_time),
+            start_ms=None if start_time is None else ms(start_time),
+            end_ms=None if end_time is None else ms(end_time),
             limit=limit,
             cursor=cursor,
         )
@@ -814,8 +792,8 @@ class BybitEarn(VenueClient[BybitEarnOrder]):
             product_id=product_id,
             order_id=order_id,
             order_link_id=order_link_id,
-            start_ms=None if since is None else _ms_ceil(since) - 1,
-            end_ms=None if until is None else _ms_floor(until) + 1,
+            start_ms=None if since is None else ms(since, ceil=True) - 1,
+            end_ms=None if until is None else ms(until) + 1,
             limit=limit,
             cursor=None,
         )

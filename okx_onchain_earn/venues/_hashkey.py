@@ -23,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import repeat
 from operator import attrgetter, truediv
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import msgspec
 import msgspec.structs
 
-from .._answer import excerpt
+from .._answer import excerpt, unreadable
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus, check_bounds
 from .._hosts import key_id
 from ..endpoints import Endpoint, Permission, RateRule
@@ -45,13 +45,12 @@ from ..errors import (
     PermissionDeniedError,
     RateLimitError,
     RequestTimeoutError,
-    ResponseDecodeError,
     ServiceUnavailableError,
     TimestampError,
 )
 from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
-from ._base import VenueClient
+from ._base import VenueClient, ms, text
 
 __all__ = [
     "HASHKEY_ERRORS",
@@ -96,10 +95,8 @@ _HISTORY_MS = HASHKEY_HISTORY_DAYS * _DAY_MS
 # ``since=None`` starts this much after the 180-day edge, so that a request sent a few
 # seconds later (and a server clock a little ahead) still finds its window inside it.
 _EDGE_MARGIN_MS = 60_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 log = logging.getLogger("okx_onchain_earn")
-_MS = timedelta(milliseconds=1)
 
 
 # --- models ---------------------------------------------------------------------
@@ -146,11 +143,11 @@ _TYPE_BY_TEXT = {t.value: t for t in HashKeyOrderType}
 
 
 def _status(value: str | int) -> HashKeyOrderStatus:
-    text = str(value).strip()
-    found = _STATUS_BY_CODE.get(text)
+    sent = str(value).strip()
+    found = _STATUS_BY_CODE.get(sent)
     if found is not None:
         return found
-    return HashKeyOrderStatus(text.upper() if text.upper() in _STATUS_CODES else text)
+    return HashKeyOrderStatus(sent.upper() if sent.upper() in _STATUS_CODES else sent)
 
 
 # What a row without ``orderType`` / ``status`` reads as (``venue_status`` ``""``).
@@ -371,13 +368,7 @@ _SUCCESS = frozenset({"0", "0000", "200"})
 
 
 def _unreadable(endpoint: Endpoint, raw: bytes, status: int, why: str) -> NoReturn:
-    quoted = excerpt(raw)
-    raise ResponseDecodeError(
-        f"{endpoint.name}: cannot read HashKey's answer (HTTP {status}): {why}; body: {quoted!r}",
-        endpoint=endpoint.name,
-        status=status,
-        excerpt=quoted,
-    )
+    raise unreadable(endpoint.name, raw, status, why, whose="HashKey's answer")
 
 
 def _raise_error(endpoint: Endpoint, raw: bytes, status: int, why: str) -> NoReturn:
@@ -510,23 +501,6 @@ class HashKeyVenue:
 # --- the reader -----------------------------------------------------------------
 
 
-def _ms(value: datetime, *, ceil: bool = False) -> int:
-    """An aware datetime as Unix milliseconds, exactly (floored, or ceiled)."""
-    whole, rest = divmod(value - _EPOCH, _MS)
-    return whole + 1 if ceil and rest else whole
-
-
-def _text(name: str, value: str | None) -> str | None:
-    if value is not None and (
-        not isinstance(value, str)
-        or not value
-        or not value.isprintable()
-        or any(c.isspace() for c in value)
-    ):
-        raise ValueError(f"{name} must be a non-empty string without whitespace")
-    return value
-
-
 class _Bounds:
     """What HashKey's answers proved about its window bounds: a bound is inclusive
     once an order created on it came back (never assumed otherwise)."""
@@ -540,7 +514,7 @@ class _Bounds:
     def learn(self, start_ms: int, end_ms: int, page: list[HashKeyEarnOrder]) -> None:
         for order in page:
             if order.transaction_time is not None:
-                created = _ms(order.transaction_time)
+                created = ms(order.transaction_time)
                 self.start = self.start or created == start_ms
                 self.end = self.end or created == end_ms
 
@@ -568,7 +542,7 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
         return self._server_ms() - _HISTORY_MS
 
     def _check_age(self, name: str, value: datetime) -> None:
-        if _ms(value, ceil=True) < self._oldest_ms():
+        if ms(value, ceil=True) < self._oldest_ms():
             raise ValueError(
                 f"{name} ({value.isoformat()}) is older than the {HASHKEY_HISTORY_DAYS} days"
                 " HashKey lists orders for"
@@ -607,10 +581,10 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
                 range, a time is naive, ``start_time`` is after ``end_time`` or older
                 than 180 days.
         """
-        _text("product_id", product_id)
-        _text("order_type", order_type)
-        _text("order_id", order_id)
-        _text("cl_order_id", cl_order_id)
+        text("product_id", product_id)
+        text("order_type", order_type)
+        text("order_id", order_id)
+        text("cl_order_id", cl_order_id)
         if limit is not None and (
             isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT
         ):
@@ -624,8 +598,8 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
             order_id=order_id,
             cl_order_id=cl_order_id,
             limit=limit,
-            start_ms=None if start_time is None else _ms(start_time, ceil=True),
-            end_ms=None if end_time is None else _ms(end_time),
+            start_ms=None if start_time is None else ms(start_time, ceil=True),
+            end_ms=None if end_time is None else ms(end_time),
         )
 
     async def _page(
@@ -666,11 +640,11 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
         """
         check_bounds(since, until)
         oldest = self._oldest_ms() + _EDGE_MARGIN_MS
-        if until is not None and _ms(until) < oldest:
+        if until is not None and ms(until) < oldest:
             log.warning("HashKey lists no order older than %d days: none read before %s",
                         HASHKEY_HISTORY_DAYS, until.isoformat())  # fmt: skip
             return
-        if since is not None and _ms(since) < oldest:
+        if since is not None and ms(since) < oldest:
             log.warning("HashKey lists orders of the last %d days only: reading from then,"
                         " not from %s", HASHKEY_HISTORY_DAYS, since.isoformat())  # fmt: skip
             since = None
@@ -716,20 +690,20 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
                 HashKey cannot list them all. The orders yielded so far were yielded
                 once each; ``cursor`` is that millisecond.
         """
-        _text("product_id", product_id)
-        _text("order_type", order_type)
+        text("product_id", product_id)
+        text("order_type", order_type)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= _MAX_LIMIT:
             raise ValueError(f"limit must be an integer from 1 to {_MAX_LIMIT}, got {limit!r}")
         check_bounds(since, until)
         if since is not None:
             self._check_age("since", since)
-        elif until is not None and _ms(until) < self._oldest_ms():
+        elif until is not None and ms(until) < self._oldest_ms():
             raise ValueError(
                 f"until ({until.isoformat()}) is older than the {HASHKEY_HISTORY_DAYS} days"
                 " HashKey lists orders for"
             )
-        first = _ms(since, ceil=True) if since is not None else self._oldest_ms() + _EDGE_MARGIN_MS
-        last = _ms(until) if until is not None else self._server_ms()
+        first = ms(since, ceil=True) if since is not None else self._oldest_ms() + _EDGE_MARGIN_MS
+        last = ms(until) if until is not None else self._server_ms()
         kind = None if order_type is None else str(order_type)
         proven = _Bounds()
 
@@ -763,7 +737,7 @@ class HashKeyEarn(VenueClient[HashKeyEarnOrder]):
                 if order.order_id in seen:
                     continue
                 created = order.transaction_time
-                if created is not None and not lo <= _ms(created) <= hi:
+                if created is not None and not lo <= ms(created) <= hi:
                     continue  # the next window's, the previous one's, or outside since/until
                 seen.add(order.order_id)
                 yield order

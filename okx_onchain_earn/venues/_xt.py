@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import math
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 import msgspec
 import msgspec.structs
 
-from .._answer import excerpt
+from .._answer import unreadable
 from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus, check_bounds
 from .._transport import encode_query
 from ..endpoints import Endpoint, Permission, RateRule
@@ -42,13 +41,12 @@ from ..errors import (
     PaginationError,
     PermissionDeniedError,
     RateLimitError,
-    ResponseDecodeError,
     ServiceUnavailableError,
     TimestampError,
 )
 from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
-from ._base import VenueClient
+from ._base import VenueClient, ms
 
 __all__ = [
     "DEFAULT_REQUESTS_PER_SECOND",
@@ -210,14 +208,7 @@ _LOOSE = msgspec.json.Decoder(_LooseEnvelope)
 def _unreadable(
     endpoint: str, raw: bytes, status: int, why: str, cause: Exception | None
 ) -> NoReturn:
-    quoted = excerpt(raw)
-    err = ResponseDecodeError(
-        f"{endpoint}: cannot read XT's answer (HTTP {status}): {why}; body: {quoted!r}",
-        endpoint=endpoint,
-        status=status,
-        excerpt=quoted,
-    )
-    raise err from cause
+    raise unreadable(endpoint, raw, status, why, whose="XT's answer") from cause
 
 
 def _read_failure(
@@ -553,14 +544,6 @@ class XtVenue:
 # --- the reader -----------------------------------------------------------------
 
 
-def _ceil_ms(value: datetime) -> int:
-    return math.ceil(round(value.timestamp() * 1_000_000) / 1000)
-
-
-def _floor_ms(value: datetime) -> int:
-    return math.floor(round(value.timestamp() * 1_000_000) / 1000)
-
-
 def _ms(value: datetime) -> int:
     return round(value.timestamp() * 1000)
 
@@ -696,8 +679,8 @@ class XtEarn(VenueClient[XtEarnOrder]):
         base = self._params(product_id, order_type, status)
         per_page = _positive("size", size, MAX_PAGE_SIZE)
         now = self._now_ms()
-        lo = None if since is None else _ceil_ms(since)
-        hi = now if until is None else _floor_ms(until)
+        lo = None if since is None else ms(since, ceil=True)
+        hi = now if until is None else ms(until)
         if lo is not None and lo > hi:
             return
         base["startTime"] = None if lo is None else str(lo - 1)
