@@ -314,7 +314,8 @@ class RedemptionError(FinanceError):
     """Redemption or its cancellation is not possible now (51720-51726, 51729, 51762)."""
 
 
-def _codes(cls: type[OkxAPIError], *codes: int | range) -> dict[str, type[OkxAPIError]]:
+def _codes(cls: type[OkxAPIError], *codes: int | str | range) -> dict[str, type[OkxAPIError]]:
+    """``{code: cls}`` for a row of an error table (codes as the venue writes them)."""
     out: dict[str, type[OkxAPIError]] = {}
     for c in codes:
         for n in c if isinstance(c, range) else (c,):

@@ -47,6 +47,7 @@ from ..errors import (
     RequestTimeoutError,
     ServiceUnavailableError,
     TimestampError,
+    _codes,
 )
 from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
@@ -321,10 +322,6 @@ def _blank_to_null(doc: Any) -> Any:
 
 
 # --- errors ---------------------------------------------------------------------
-
-
-def _codes(cls: type[OkxAPIError], *codes: str) -> dict[str, type[OkxAPIError]]:
-    return dict.fromkeys(codes, cls)
 
 
 #: HashKey's error ``code`` → the SDK's exception class (HashKey's published error

@@ -43,6 +43,7 @@ from ..errors import (
     RateLimitError,
     ServiceUnavailableError,
     TimestampError,
+    _codes,
 )
 from ..models import _OpenEnum
 from ..venue import Signed, plausible_server_seconds
@@ -135,16 +136,12 @@ XT_MESSAGES: Mapping[str, str] = MappingProxyType(
 )
 
 
-def _family(cls: type[OkxAPIError], *codes: str) -> dict[str, type[OkxAPIError]]:
-    return dict.fromkeys(codes, cls)
-
-
 #: XT ``mc`` → the SDK's exception class (HTTP 429 is a ``RateLimitError`` whatever
 #: its body; an unknown code is an ``OkxAPIError``, a ``ServiceUnavailableError``
 #: when its HTTP status is 5xx).
 XT_ERROR_CODES: Mapping[str, type[OkxAPIError]] = MappingProxyType(
     {
-        **_family(
+        **_codes(
             AuthenticationError,
             "AUTH_001",
             "AUTH_002",
@@ -159,8 +156,8 @@ XT_ERROR_CODES: Mapping[str, type[OkxAPIError]] = MappingProxyType(
             "AUTH_104",
             "COMMON_001",
         ),
-        **_family(TimestampError, "AUTH_105"),
-        **_family(
+        **_codes(TimestampError, "AUTH_105"),
+        **_codes(
             PermissionDeniedError,
             "AUTH_106",
             "NO_OPERATION_PERMISSION",
@@ -170,8 +167,8 @@ XT_ERROR_CODES: Mapping[str, type[OkxAPIError]] = MappingProxyType(
             "GATEWAY_0003",
             "GATEWAY_0004",
         ),
-        **_family(ServiceUnavailableError, "COMMON_002", "COMMON_003"),
-        **_family(InvalidRequestError, "FUND_017"),
+        **_codes(ServiceUnavailableError, "COMMON_002", "COMMON_003"),
+        **_codes(InvalidRequestError, "FUND_017"),
     }
 )
 
