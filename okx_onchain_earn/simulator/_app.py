@@ -32,7 +32,14 @@ from ._family import ACTIONS as FAMILY_ACTIONS
 from ._family import ccy_of_body
 from ._faults import FaultKind, Faults
 from ._limits import RateLimits
-from ._orders import SimError, json_object, param_error, param_missing
+from ._orders import (
+    SimError,
+    digits_param,
+    json_object,
+    param_error,
+    param_missing,
+    query_param,
+)
 from ._state import SimState
 from ._wire import WireAck, error_body, ok_body, ok_joined
 
@@ -144,11 +151,6 @@ def authenticate(sim: Served, request: web.Request, endpoint: Endpoint, body: by
 # --- parameters -------------------------------------------------------------------
 
 
-def _query(request: web.Request, name: str) -> str | None:
-    # OKX treats an empty parameter as an absent one (clients drop empty values).
-    return request.query.get(name) or None
-
-
 def _required_str(data: dict[str, Any], name: str) -> str:
     value = data.get(name)
     if value is None or value == "":
@@ -179,17 +181,8 @@ def _amount(value: object) -> Decimal:
     return amt
 
 
-def _cursor(request: web.Request, name: str) -> int | None:
-    value = _query(request, name)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise param_error(name)
-    return int(value)
-
-
 def _limit(request: web.Request) -> int:
-    value = _query(request, "limit")
+    value = query_param(request, "limit")
     if value is None:
         return 100
     if not value.isdigit() or not 1 <= int(value) <= 100:
@@ -199,9 +192,9 @@ def _limit(request: web.Request) -> int:
 
 def _product_filter(request: web.Request) -> Callable[[Product], bool]:
     """The productId / protocolType / ccy filters of a read request, as one test."""
-    product_id = _query(request, "productId")
-    protocol_type = _query(request, "protocolType")
-    ccy = _query(request, "ccy")
+    product_id = query_param(request, "productId")
+    protocol_type = query_param(request, "protocolType")
+    ccy = query_param(request, "ccy")
 
     def matches(p: Product) -> bool:
         return (
@@ -235,7 +228,7 @@ def _orders_active(
     sim: Served, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
     matches = _product_filter(request)
-    state = _query(request, "state")
+    state = query_param(request, "state")
     if state is not None and state not in _ORDER_STATES:
         raise param_error("state")
     now = sim.clock.now_ms()
@@ -252,8 +245,8 @@ def _orders_active(
 def _orders_history(
     sim: Served, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
-    after = _cursor(request, "after")
-    before = _cursor(request, "before")
+    after = digits_param(request, "after")
+    before = digits_param(request, "before")
     limit = _limit(request)
     book = sim.state.settle(account)
     return ok_joined(
@@ -262,9 +255,9 @@ def _orders_history(
             before=before,
             limit=limit,
             before_mode=sim.before_mode,
-            ccy=_query(request, "ccy"),
-            product_id=_query(request, "productId"),
-            protocol_type=_query(request, "protocolType"),
+            ccy=query_param(request, "ccy"),
+            product_id=query_param(request, "productId"),
+            protocol_type=query_param(request, "protocolType"),
         )
     )
 

@@ -32,7 +32,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from ._orders import SimError, json_object, param_error, param_missing
+from ._orders import (
+    SimError,
+    digits_param,
+    json_object,
+    param_error,
+    param_missing,
+    query_param,
+)
 from ._wire import fmt_amount, ok_body
 
 if TYPE_CHECKING:
@@ -480,10 +487,6 @@ def _bool(data: dict[str, Any], name: str) -> None:
         raise param_error(name)
 
 
-def _query(request: web.Request, name: str) -> str | None:
-    return request.query.get(name) or None
-
-
 def ccy_of_body(body: bytes) -> str:
     """The ``ccy`` of a transfer body, for its per-currency rate limit (``""`` if none)."""
     try:
@@ -498,7 +501,7 @@ def _balances(
     sim: Any, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
     state: SimState = sim.state
-    wanted = _query(request, "ccy")
+    wanted = query_param(request, "ccy")
     ccys = None if wanted is None else wanted.split(",")
     if ccys is not None and (len(ccys) > 20 or not all(ccys)):
         raise param_error("ccy")
@@ -568,9 +571,9 @@ def _transfer(
 def _transfer_state(
     sim: Any, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
 ) -> bytes:
-    trans_id = _query(request, "transId")
-    client_id = _query(request, "clientId")
-    kind = _query(request, "type")
+    trans_id = query_param(request, "transId")
+    client_id = query_param(request, "clientId")
+    kind = query_param(request, "type")
     if kind is not None and kind not in ("0", "1", "2", "3", "4"):
         raise param_error("type")
     if trans_id is None and client_id is None:
@@ -643,15 +646,15 @@ def _coin_action(name: str, what: str) -> Any:
         sim: Any, account: Account, _key: ApiKey | None, request: web.Request, _body: bytes
     ) -> bytes:
         state: SimState = sim.state
-        kind = _query(request, "type")
+        kind = query_param(request, "type")
         if kind is not None and kind not in ("purchase", "redeem"):
             raise param_error("type")
-        status = _query(request, "status")
+        status = query_param(request, "status")
         statuses = ("pending", "success", "failed") + (("cancelled",) if coin.can_cancel else ())
         if status is not None and status not in statuses:
             raise param_error("status")
-        after, before = _ms_param(request, "after"), _ms_param(request, "before")
-        limit_text = _query(request, "limit")
+        after, before = digits_param(request, "after"), digits_param(request, "before")
+        limit_text = query_param(request, "limit")
         if limit_text is not None and not (limit_text.isdigit() and 1 <= int(limit_text) <= 100):
             raise param_error("limit")
         limit = 100 if limit_text is None else int(limit_text)
@@ -669,7 +672,7 @@ def _coin_action(name: str, what: str) -> Any:
     def apy_history(
         sim: Any, _account: object, _key: object, request: web.Request, _body: bytes
     ) -> bytes:
-        days_text = _query(request, "days")
+        days_text = query_param(request, "days")
         if days_text is None:
             raise param_missing("days")
         if not days_text.isdigit() or not 1 <= int(days_text) <= 365:
@@ -693,15 +696,6 @@ def _coin_action(name: str, what: str) -> Any:
         "purchase_redeem_history": history,
         "apy_history": apy_history,
     }[what]
-
-
-def _ms_param(request: web.Request, name: str) -> int | None:
-    value = _query(request, name)
-    if value is None:
-        return None
-    if not value.isdigit():
-        raise param_error(name)
-    return int(value)
 
 
 #: The HTTP actions of these endpoints, by endpoint name (``_app`` routes them).

@@ -21,6 +21,7 @@ from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import msgspec
+from aiohttp import web
 
 from ._catalogue import Product
 from ._history import HistoryBook
@@ -42,10 +43,12 @@ __all__ = [
     "SimError",
     "Timing",
     "cancel",
+    "digits_param",
     "json_object",
     "param_error",
     "param_missing",
     "purchase",
+    "query_param",
     "redeem",
     "settle",
     "valid_tag",
@@ -81,6 +84,25 @@ def param_error(name: str) -> SimError:
 def param_missing(name: str) -> SimError:
     """OKX's 50014 ``Parameter {name} can not be empty`` (HTTP 400)."""
     return SimError("50014", f"Parameter {name} can not be empty.", 400)
+
+
+def query_param(request: web.Request, name: str) -> str | None:
+    """A query parameter; OKX treats an empty one as absent (clients drop empty values)."""
+    return request.query.get(name) or None
+
+
+def digits_param(request: web.Request, name: str) -> int | None:
+    """A query parameter that must be digits (an order id, a millisecond cursor).
+
+    Raises:
+        SimError: 51000 it holds anything else.
+    """
+    value = query_param(request, name)
+    if value is None:
+        return None
+    if not value.isdigit():
+        raise param_error(name)
+    return int(value)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
