@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from ._earn_order import check_aware
 from .config import _seconds
 
 __all__ = ["amount", "limit", "millis", "plain", "text", "timeout"]
@@ -61,8 +62,7 @@ def millis(name: str, value: datetime | int | None) -> int | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError(f"{name} must be a timezone-aware datetime")
+        check_aware(name, value)
         return int(value.timestamp() * 1000)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(f"{name} must be an aware datetime or Unix milliseconds, got {value!r}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["EarnOrder", "EarnOrderKind", "EarnOrderStatus", "check_bounds"]
+__all__ = ["EarnOrder", "EarnOrderKind", "EarnOrderStatus", "check_aware", "check_bounds"]
 
 
 class EarnOrderKind(enum.StrEnum):
@@ -92,6 +92,16 @@ class EarnOrder(msgspec.Struct, frozen=True, kw_only=True):
     native: Any = None
 
 
+def check_aware(name: str, value: datetime | None) -> None:
+    """Refuses a bound that is not an aware datetime (``None``: no bound).
+
+    Raises:
+        ValueError: ``value`` is naive or not a datetime (the message names it).
+    """
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ValueError(f"{name} must be a timezone-aware datetime (e.g. tzinfo=UTC)")
+
+
 def check_bounds(since: datetime | None, until: datetime | None) -> None:
     """Refuses naive datetimes and an inverted range (``since`` after ``until``).
 
@@ -100,8 +110,7 @@ def check_bounds(since: datetime | None, until: datetime | None) -> None:
     Raises:
         ValueError: ``since`` or ``until`` is not an aware datetime, or ``since > until``.
     """
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-            raise ValueError(f"{name} must be a timezone-aware datetime (e.g. tzinfo=UTC)")
+    check_aware("since", since)
+    check_aware("until", until)
     if since is not None and until is not None and since > until:
         raise ValueError(f"since ({since.isoformat()}) is after until ({until.isoformat()})")

@@ -17,7 +17,7 @@ import msgspec
 
 from ._args import text as _text
 from ._args import timeout as _timeout
-from ._earn_order import EarnOrder, check_bounds
+from ._earn_order import EarnOrder, check_aware, check_bounds
 from ._transport import Transport, encode_query
 from .auth import Credentials
 from .config import ClientConfig
@@ -585,9 +585,8 @@ class OnchainEarnClient:
         answers without progress raises ``PaginationError`` instead of ending early.
         """
         _limit(limit)
-        for name, value in (("since", since), ("until", until)):
-            if value is not None and (not isinstance(value, datetime) or value.tzinfo is None):
-                raise ValueError(f"{name} must be a timezone-aware datetime")
+        check_aware("since", since)
+        check_aware("until", until)
         _product_filters(product_id, protocol_type, ccy)  # fail now, not at the first page
         _text("after", after)
         _text("before", before)

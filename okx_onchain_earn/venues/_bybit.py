@@ -29,7 +29,13 @@ import msgspec
 import msgspec.structs
 
 from .._answer import excerpt, unreadable
-from .._earn_order import EarnOrder, EarnOrderKind, EarnOrderStatus, check_bounds
+from .._earn_order import (
+    EarnOrder,
+    EarnOrderKind,
+    EarnOrderStatus,
+    check_aware,
+    check_bounds,
+)
 from ..auth import _hidden, _usable
 from ..endpoints import Endpoint, Permission, RateRule
 from ..errors import (
@@ -690,11 +696,6 @@ def _params(
     }
 
 
-def _aware(name: str, value: datetime | None) -> None:
-    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
-        raise ValueError(f"{name} must be a timezone-aware datetime (e.g. tzinfo=UTC)")
-
-
 class BybitEarn(VenueClient[BybitEarnOrder]):
     """Reads Bybit's advance earn orders (``GET /v5/earn/advance/order``).
 
@@ -747,8 +748,8 @@ class BybitEarn(VenueClient[BybitEarnOrder]):
             ValueError: An argument is out of range, empty, or a naive datetime.
             OkxAPIError: Bybit refused the request (``venue="bybit"``).
         """
-        _aware("start_time", start_time)
-        _aware("end_time", end_time)
+        check_aware("start_time", start_time)
+        check_aware("end_time", end_time)
         params = _params(
             category=category,
             product_id=product_id,
