@@ -294,6 +294,7 @@ def test_requests_per_second_replaces_the_row_budget() -> None:
     reader = FakeReader(api_key="k" * 16, secret_key="s" * 16, requests_per_second=7)
     paced = reader._paced(row)
     assert (paced.name, paced.limit, paced.window) == ("fake_orders", 7, 1.0)
+    assert reader._paced(row) is paced  # made once, not on every request
     assert FakeReader(api_key="k" * 16, secret_key="s" * 16)._paced(row) is row
 
 

@@ -160,6 +160,8 @@ class VenueClient(abc.ABC, Generic[OrderT]):
             if requests_per_second is not None
             else self.default_requests_per_second
         )
+        # The rows as paced for this reader, made once each (not on every request).
+        self._paced_rows: dict[str, Endpoint] = {}
         if not timeout > 0:
             raise ValueError("timeout must be a positive number of seconds")
         base = (base_url or self.default_base_url).rstrip("/")
@@ -235,7 +237,12 @@ class VenueClient(abc.ABC, Generic[OrderT]):
         rps = self._requests_per_second
         if rps is None or (endpoint.limit == rps and endpoint.window == 1.0):
             return endpoint
-        return dataclasses.replace(endpoint, limit=rps, window=1.0)
+        row = self._paced_rows.get(endpoint.name)
+        if row is None:
+            row = self._paced_rows[endpoint.name] = dataclasses.replace(
+                endpoint, limit=rps, window=1.0
+            )
+        return row
 
     def _encode(self, params: Mapping[str, str | None]) -> str:
         """The query string, in the order the venue signs it (given order by default)."""
